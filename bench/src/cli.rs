@@ -1,0 +1,274 @@
+//! Command line of `runnel-bench`: the subcommands, their flags, and the
+//! parsers for flag values (durations, `name=value` pairs, broker URLs).
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Load generator for Runnel brokers, in the spirit of
+/// kafka-producer-perf-test and kafka-consumer-perf-test.
+#[derive(Debug, Parser)]
+#[command(name = "runnel-bench", version, about)]
+pub struct Cli {
+    /// What to load.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The load modes.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Produce records as fast as the broker takes them.
+    Produce(ProduceArgs),
+    /// Read pages of records at random offsets of random partitions.
+    Consume(ConsumeArgs),
+    /// Plain GET load on one path: the request-rate ceiling of the broker.
+    Get(GetArgs),
+}
+
+impl Command {
+    /// The flags every mode shares.
+    pub fn run_args(&self) -> &RunArgs {
+        match self {
+            Command::Produce(a) => &a.run,
+            Command::Consume(a) => &a.run,
+            Command::Get(a) => &a.run,
+        }
+    }
+}
+
+/// Flags shared by every mode: where to send, how hard, for how long.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Broker base URLs, comma-separated; workers are spread over them.
+    /// Default: the first entry of $RUNNEL_BROKERS, else http://127.0.0.1:8080.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Connections, i.e. requests in flight at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// Measured seconds (fractions allowed). Default 10 unless a count
+    /// limit (--records, --pages, --requests) is given, which then ends the run.
+    #[arg(long, value_parser = parse_secs)]
+    pub duration: Option<Duration>,
+    /// Seconds of load before measuring starts (not counted).
+    #[arg(long, default_value = "2", value_parser = parse_secs)]
+    pub warmup: Duration,
+    /// Per-request timeout in milliseconds (a timed-out request is an error).
+    #[arg(long, default_value_t = 30_000)]
+    pub timeout_ms: u64,
+    /// Tokio worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print the final summary as one JSON line instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Topic selection shared by `produce` and `consume`.
+#[derive(Debug, Clone, Args)]
+pub struct TopicArgs {
+    /// Topic to load.
+    #[arg(long, default_value = "bench")]
+    pub topic: String,
+    /// Partition count: created with this many, and the partitions
+    /// 0..N-1 that produce round-robins over and consume reads from.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..))]
+    pub partitions: i32,
+}
+
+/// Flags of `runnel-bench produce`.
+#[derive(Debug, Clone, Args)]
+pub struct ProduceArgs {
+    /// Shared load flags.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Topic selection.
+    #[command(flatten)]
+    pub topic: TopicArgs,
+    /// Topic config applied at creation, as name=value (repeatable).
+    #[arg(long = "topic-config", value_parser = parse_pair)]
+    pub topic_config: Vec<(String, String)>,
+    /// Replication factor used when creating the topic.
+    #[arg(long, default_value_t = 1)]
+    pub replication_factor: i16,
+    /// Delete and re-create the topic if it exists.
+    #[arg(long, conflicts_with = "no_create")]
+    pub recreate: bool,
+    /// Do not touch the admin API (for servers without one, e.g. runnel-baseline).
+    #[arg(long)]
+    pub no_create: bool,
+    /// Bytes per record value: the value is a JSON string whose serialized
+    /// form (quotes included) is exactly this long.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(2..))]
+    pub record_size: u32,
+    /// Records per request (forced to 1 with --form v3).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    /// Acknowledgement level asked of the broker (ndjson and v2 forms).
+    #[arg(long, value_enum, default_value_t = Acks::All)]
+    pub acks: Acks,
+    /// Total measured records; the run ends when they are sent.
+    #[arg(long)]
+    pub records: Option<u64>,
+    /// Request form.
+    #[arg(long, value_enum, default_value_t = Form::Ndjson)]
+    pub form: Form,
+    /// Give each record a random key and no partition, so the broker's
+    /// murmur2 partitioner picks it. Default: every request names one
+    /// partition, round-robin over the partitions.
+    #[arg(long)]
+    pub keyed: bool,
+}
+
+/// Flags of `runnel-bench consume`.
+#[derive(Debug, Clone, Args)]
+pub struct ConsumeArgs {
+    /// Shared load flags.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Topic selection.
+    #[command(flatten)]
+    pub topic: TopicArgs,
+    /// Total measured page reads; the run ends when they are done.
+    #[arg(long)]
+    pub pages: Option<u64>,
+    /// Records asked for per read (max_records).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_records: u32,
+    /// max_bytes asked for per read.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub max_bytes: u64,
+}
+
+/// Flags of `runnel-bench get`.
+#[derive(Debug, Clone, Args)]
+pub struct GetArgs {
+    /// Shared load flags.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Path to GET on every broker URL.
+    #[arg(long, default_value = "/healthz")]
+    pub path: String,
+    /// Total measured requests; the run ends when they are done.
+    #[arg(long)]
+    pub requests: Option<u64>,
+}
+
+/// Producer acknowledgement level, sent as `?acks=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Acks {
+    /// No acknowledgement.
+    #[value(name = "0")]
+    None,
+    /// Leader only.
+    #[value(name = "1")]
+    Leader,
+    /// All in-sync replicas.
+    #[value(name = "all")]
+    All,
+}
+
+impl Acks {
+    /// The value of the `acks` query parameter.
+    pub fn as_query(self) -> &'static str {
+        match self {
+            Acks::None => "0",
+            Acks::Leader => "1",
+            Acks::All => "all",
+        }
+    }
+}
+
+/// Produce request form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Form {
+    /// `POST /topics/{t}`, application/x-ndjson, one record per line.
+    Ndjson,
+    /// `POST /topics/{t}`, application/vnd.kafka.json.v2+json.
+    V2,
+    /// `POST /v3/clusters/{c}/topics/{t}/records`, one record per request.
+    V3,
+}
+
+impl Form {
+    /// The name used on the command line and in summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Form::Ndjson => "ndjson",
+            Form::V2 => "v2",
+            Form::V3 => "v3",
+        }
+    }
+}
+
+/// The broker base URLs to load: `--url` (all entries), else the first
+/// entry of `$RUNNEL_BROKERS`, else `http://127.0.0.1:8080`. Entries without
+/// a scheme get `http://`; trailing slashes are dropped.
+pub fn broker_urls(arg: Option<&str>) -> Result<Vec<String>, String> {
+    let list: Vec<String> = match arg {
+        Some(s) => split_urls(s),
+        None => match std::env::var("RUNNEL_BROKERS") {
+            Ok(s) => split_urls(&s).into_iter().take(1).collect(),
+            Err(_) => vec!["http://127.0.0.1:8080".to_owned()],
+        },
+    };
+    if list.is_empty() {
+        return Err("no broker URL given (--url or $RUNNEL_BROKERS)".to_owned());
+    }
+    Ok(list)
+}
+
+fn split_urls(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            let u = u.trim_end_matches('/');
+            if u.contains("://") {
+                u.to_owned()
+            } else {
+                format!("http://{u}")
+            }
+        })
+        .collect()
+}
+
+/// Parses seconds, fractions allowed (`2`, `0.5`).
+pub fn parse_secs(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// Parses `name=value`.
+pub fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?}: expected name=value")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_normalised() {
+        let got = broker_urls(Some("127.0.0.1:1, http://h:2/ ,")).unwrap();
+        assert_eq!(got, ["http://127.0.0.1:1", "http://h:2"]);
+    }
+
+    #[test]
+    fn pairs_and_secs() {
+        assert_eq!(parse_pair("a=b=c").unwrap(), ("a".into(), "b=c".into()));
+        assert!(parse_pair("=x").is_err());
+        assert_eq!(parse_secs("0.5").unwrap(), Duration::from_millis(500));
+        assert!(parse_secs("-1").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

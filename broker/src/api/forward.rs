@@ -1,0 +1,136 @@
+//! One-hop forwarding to the broker that leads a partition, so a client may send any request
+//! to any broker. A forwarded request carries [`FORWARDED_HEADER`]; a broker that receives one
+//! for a partition it does not lead answers `NotLeader` instead of forwarding again, so stale
+//! metadata can never make requests loop.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::model::AppendResult;
+use crate::error::BrokerError;
+
+pub const FORWARDED_HEADER: &str = "x-runnel-forwarded";
+
+/// Whether the request was already forwarded once.
+pub fn was_forwarded(headers: &HeaderMap) -> bool {
+    headers.contains_key(FORWARDED_HEADER)
+}
+
+fn unreachable_leader(url: &str, error: &reqwest::Error) -> BrokerError {
+    BrokerError::MetadataUnavailable(format!("leader at {url} is unreachable: {error}"))
+}
+
+/// GETs `path_and_query` from the broker at `url` and relays its answer as is.
+///
+/// # Errors
+/// [`BrokerError::MetadataUnavailable`] (retryable) when the leader cannot be reached.
+pub async fn relay_get(
+    state: &AppState,
+    url: &str,
+    path_and_query: &str,
+) -> Result<Response, BrokerError> {
+    let response = state
+        .http
+        .get(format!("{url}{path_and_query}"))
+        .header(FORWARDED_HEADER, state.broker_id().to_string())
+        .send()
+        .await
+        .map_err(|e| unreachable_leader(url, &e))?;
+    let status =
+        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .cloned();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| unreachable_leader(url, &e))?;
+    let mut relayed = Response::builder().status(status);
+    if let Some(content_type) = content_type
+        && let Ok(value) = axum::http::HeaderValue::from_bytes(content_type.as_bytes())
+    {
+        relayed = relayed.header(axum::http::header::CONTENT_TYPE, value);
+    }
+    relayed
+        .body(Body::from(bytes))
+        .map_err(|e| BrokerError::Internal(e.to_string()))
+}
+
+/// GETs JSON from another broker.
+///
+/// # Errors
+/// [`BrokerError::MetadataUnavailable`] when it cannot be reached or answers with an error.
+pub async fn get_json<T: DeserializeOwned>(
+    state: &AppState,
+    url: &str,
+    path: &str,
+) -> Result<T, BrokerError> {
+    let response = state
+        .http
+        .get(format!("{url}{path}"))
+        .header(FORWARDED_HEADER, state.broker_id().to_string())
+        .send()
+        .await
+        .map_err(|e| unreachable_leader(url, &e))?;
+    if !response.status().is_success() {
+        return Err(BrokerError::MetadataUnavailable(format!(
+            "{url}{path} answered {}",
+            response.status()
+        )));
+    }
+    response
+        .json()
+        .await
+        .map_err(|e| unreachable_leader(url, &e))
+}
+
+/// Sends an encoded batch to the leader's internal append endpoint.
+///
+/// # Errors
+/// The leader's error, decoded from its JSON body when it sent one.
+pub async fn append_remote(
+    state: &AppState,
+    url: &str,
+    topic: &str,
+    partition: u32,
+    batch: Vec<u8>,
+) -> Result<AppendResult, BrokerError> {
+    let response = state
+        .http
+        .post(format!(
+            "{url}/internal/v1/topics/{topic}/partitions/{partition}/append"
+        ))
+        .header(FORWARDED_HEADER, state.broker_id().to_string())
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/vnd.kafka.record-batch",
+        )
+        .body(batch)
+        .send()
+        .await
+        .map_err(|e| unreachable_leader(url, &e))?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| unreachable_leader(url, &e))?;
+    if status.is_success() {
+        return serde_json::from_slice(&bytes)
+            .map_err(|e| BrokerError::Internal(format!("bad answer from {url}: {e}")));
+    }
+    let message = serde_json::from_slice::<runnel_common::error::ErrorBody>(&bytes)
+        .map(|b| b.message)
+        .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+    Err(match status.as_u16() {
+        421 | 503 => BrokerError::LeaderNotAvailable {
+            topic: topic.to_string(),
+            partition,
+        },
+        413 | 422 => BrokerError::InvalidRequest(message),
+        _ => BrokerError::Storage(format!("leader at {url} failed: {message}")),
+    })
+}

@@ -1,0 +1,232 @@
+//! The Runnel broker.
+//!
+//! # Layout
+//! - [`log`]: partition logs on disk (batch codec, segments, indexes, recovery, retention).
+//!   Knows nothing of HTTP or etcd.
+//! - [`storage`]: the replicas this broker hosts, kept in line with the metadata; durability
+//!   (group-commit flusher, interval flushes, checkpoints) and retention.
+//! - [`topic_config`]: topic config keys, validation, effective log settings.
+//! - [`produce`]: request bodies to records, partitioning, appending.
+//! - [`api`]: the HTTP routers (the only module that imports axum besides `error`).
+//! - [`config`]: flags, environment and config file.
+//! - [`error`]: the broker's error enum, mapped onto the shared code table.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod log;
+pub mod metrics;
+pub mod produce;
+pub mod storage;
+pub mod topic_config;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use runnel_common::http::Readiness;
+use runnel_common::meta::{BrokerRegistration, MetaStore, MetadataCache};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::BrokerConfig;
+use crate::storage::Storage;
+
+/// How long start-up keeps retrying etcd before giving up.
+const STARTUP_RETRY: Duration = Duration::from_secs(60);
+
+/// Runs a broker on `listener` until `shutdown` completes, then flushes every log, deregisters,
+/// and returns.
+///
+/// # Errors
+/// A message when start-up fails (etcd unreachable, data dir unusable) or serving fails.
+pub async fn run(
+    config: BrokerConfig,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let defaults = config.log_defaults()?;
+    let meta = connect_with_retry(&config).await?;
+    let cluster_id = retry("read the cluster id", || meta.ensure_cluster_id()).await?;
+    let storage = Arc::new(Storage::open(
+        &config.data_dir,
+        &cluster_id,
+        config.broker_id,
+        defaults,
+    )?);
+    let cache = retry("list the cluster metadata", || {
+        MetadataCache::start(meta.clone())
+    })
+    .await?;
+    storage.reconcile(&cache.view()).await;
+    storage.remove_orphans().await;
+    let registration = BrokerRegistration {
+        broker_id: config.broker_id,
+        url: config.advertised_url(),
+        rack: config.rack.clone(),
+    };
+    wait_for_broker_id(&meta, &cache, &registration, config.lease_ttl()).await?;
+    let lease = retry("register the broker", || {
+        meta.register_broker(&registration, config.lease_ttl())
+    })
+    .await?;
+    tracing::info!(broker_id = config.broker_id, url = %registration.url, %cluster_id, "broker registered");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (reconciled_tx, reconciled_rx) = watch::channel(cache.view().revision);
+    tokio::spawn(reconcile_loop(
+        storage.clone(),
+        cache.clone(),
+        reconciled_tx,
+        stop_rx.clone(),
+    ));
+    let lease_task = tokio::spawn(keep_registered(
+        meta.clone(),
+        registration,
+        config.lease_ttl(),
+        lease,
+        stop_rx.clone(),
+    ));
+    storage.spawn_background(
+        Duration::from_millis(config.log_retention_check_interval_ms),
+        stop_rx.clone(),
+    );
+
+    let readiness = Readiness::default();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(64)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let state = api::AppState {
+        config: Arc::new(config),
+        cluster_id: cluster_id.into(),
+        meta,
+        cache,
+        storage: storage.clone(),
+        metrics: Arc::default(),
+        readiness: readiness.clone(),
+        reconciled: reconciled_rx,
+        sticky: Arc::default(),
+        http,
+    };
+    readiness.set(true);
+    let served = runnel_common::http::serve(listener, api::router(state), shutdown).await;
+    readiness.set(false);
+    tracing::info!("shutting down: flushing logs");
+    let _ = stop_tx.send(true);
+    storage.shutdown().await;
+    if let Ok(Some(lease)) = lease_task.await {
+        lease.revoke().await;
+    }
+    tracing::info!("broker stopped");
+    served.map_err(|e| format!("server failed: {e}"))
+}
+
+async fn connect_with_retry(config: &BrokerConfig) -> Result<MetaStore, String> {
+    retry("connect to etcd", || {
+        MetaStore::connect(&config.etcd_endpoints, &config.etcd_prefix)
+    })
+    .await
+}
+
+/// Retries `op` with back-off for up to [`STARTUP_RETRY`].
+async fn retry<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    what: &str,
+    mut op: impl FnMut() -> F,
+) -> Result<T, String> {
+    let deadline = tokio::time::Instant::now() + STARTUP_RETRY;
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match op().await {
+            Ok(value) => return Ok(value),
+            Err(error) if tokio::time::Instant::now() + delay < deadline => {
+                tracing::warn!(%error, "cannot {what} yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(error) => return Err(format!("cannot {what}: {error}")),
+        }
+    }
+}
+
+/// Refuses to start while another live broker holds this id at a different address; a
+/// registration at our own address is a previous run of this broker and is replaced.
+async fn wait_for_broker_id(
+    meta: &MetaStore,
+    cache: &MetadataCache,
+    registration: &BrokerRegistration,
+    ttl: Duration,
+) -> Result<(), String> {
+    let _ = meta;
+    let deadline = tokio::time::Instant::now() + ttl * 2;
+    loop {
+        let view = cache.view();
+        match view.brokers.get(&registration.broker_id) {
+            Some(existing) if existing.url != registration.url => {
+                if tokio::time::Instant::now() > deadline {
+                    return Err(format!(
+                        "broker id {} is registered by a live broker at {}; ids must be unique",
+                        registration.broker_id, existing.url
+                    ));
+                }
+                tracing::warn!(other = %existing.url, "broker id in use elsewhere; waiting for its lease to expire");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Re-applies metadata to the local replicas whenever it changes.
+async fn reconcile_loop(
+    storage: Arc<Storage>,
+    cache: MetadataCache,
+    reconciled: watch::Sender<i64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut changes = cache.subscribe();
+    loop {
+        let view = cache.view();
+        storage.reconcile(&view).await;
+        reconciled.send_replace(view.revision);
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Keeps the registration alive, registering again under a new lease when one is lost
+/// (etcd restarted, or this process was paused past the TTL). Returns the live lease on stop.
+async fn keep_registered(
+    meta: MetaStore,
+    registration: BrokerRegistration,
+    ttl: Duration,
+    mut lease: runnel_common::meta::store::LeaseHandle,
+    mut stop: watch::Receiver<bool>,
+) -> Option<runnel_common::meta::store::LeaseHandle> {
+    loop {
+        let mut alive = lease.alive.clone();
+        tokio::select! {
+            _ = alive.wait_for(|a| !*a) => {}
+            _ = stop.changed() => return Some(lease),
+        }
+        tracing::warn!("broker lease lost; registering again");
+        loop {
+            if *stop.borrow() {
+                return None;
+            }
+            match meta.register_broker(&registration, ttl).await {
+                Ok(fresh) => {
+                    lease = fresh;
+                    tracing::info!("broker registered again");
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "re-registration failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+}

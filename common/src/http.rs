@@ -1,0 +1,88 @@
+//! HTTP plumbing every service shares: serving with graceful shutdown, readiness state,
+//! JSON answers for unknown routes and methods, and the shutdown signal.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+
+use crate::error::{ApiError, ErrorCode};
+
+/// Serves `router` on `listener` until `shutdown` completes, then drains in-flight requests.
+///
+/// # Errors
+/// The listener's I/O error.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = router
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn route_not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::RouteNotFound,
+        format!("no route for {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("method {method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// Whether the service is ready to take traffic; `/readyz` answers from it.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// The `/readyz` answer: 200 when ready, a JSON 503 otherwise.
+    pub fn response(&self) -> Response {
+        if self.is_ready() {
+            (StatusCode::OK, "ready\n").into_response()
+        } else {
+            ApiError::new(ErrorCode::NotReady, "service is not ready").into_response()
+        }
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,36 @@
+//! The values stored in etcd, as JSON.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A live broker, kept under its lease: it disappears when the broker stops renewing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    pub broker_id: u32,
+    /// Base URL clients and other brokers use, e.g. `http://10.0.0.5:8080`.
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rack: Option<String>,
+}
+
+/// A topic: its shape and its configuration overrides (defaults are the brokers').
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicRecord {
+    /// Distinguishes a re-created topic from an older one of the same name, so a broker never
+    /// serves an old incarnation's files for a new topic.
+    pub topic_id: String,
+    pub partitions: u32,
+    pub replication_factor: u32,
+    #[serde(default)]
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Who holds a partition and who leads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    pub leader: Option<u32>,
+    pub leader_epoch: u32,
+    pub replicas: Vec<u32>,
+    pub isr: Vec<u32>,
+}

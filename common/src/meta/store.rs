@@ -1,0 +1,291 @@
+//! The etcd client for cluster metadata: reads, compare-and-swap writes, leases, watches.
+//!
+//! Every change to a topic or partition is one etcd transaction guarded by a compare on the
+//! key's revision, so two brokers acting on the same stale view cannot both win.
+
+use std::time::Duration;
+
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, Txn, TxnOp,
+};
+use tokio::sync::watch;
+
+use super::keys::Keys;
+use super::model::{BrokerRegistration, PartitionState, TopicRecord};
+
+/// Failures talking to the metadata store.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    /// etcd could not be reached or answered with an error.
+    #[error("metadata store unavailable: {0}")]
+    Unavailable(String),
+    /// A compare-and-swap found the key changed or (not) present.
+    #[error("metadata conflict on {key}")]
+    Conflict { key: String },
+    /// A stored value could not be decoded.
+    #[error("corrupt metadata at {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+impl From<etcd_client::Error> for MetaError {
+    fn from(error: etcd_client::Error) -> Self {
+        Self::Unavailable(error.to_string())
+    }
+}
+
+/// A connected metadata store for one cluster prefix. Cheap to clone.
+#[derive(Clone)]
+pub struct MetaStore {
+    client: Client,
+    keys: Keys,
+}
+
+impl MetaStore {
+    /// Connects to etcd. The connection is lazy about individual endpoints: requests fail over
+    /// between them, and a restarted etcd is reconnected to.
+    ///
+    /// # Errors
+    /// [`MetaError::Unavailable`] when no endpoint answers within the connect timeout.
+    pub async fn connect(endpoints: &[String], prefix: &str) -> Result<Self, MetaError> {
+        let options = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(3))
+            .with_timeout(Duration::from_secs(5))
+            .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
+            .with_keep_alive_while_idle(true);
+        let client = Client::connect(endpoints, Some(options)).await?;
+        Ok(Self {
+            client,
+            keys: Keys::new(prefix),
+        })
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The raw client, for the watch loop in [`super::cache`].
+    pub(crate) fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// Reads the cluster id, creating a fresh one if this is a new cluster.
+    ///
+    /// # Errors
+    /// [`MetaError::Unavailable`] when etcd fails.
+    pub async fn ensure_cluster_id(&self) -> Result<String, MetaError> {
+        let key = self.keys.cluster_id();
+        let fresh = random_id();
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key.clone(), fresh.clone(), None)])
+            .or_else([TxnOp::get(key.clone(), None)]);
+        let response = self.client.clone().txn(txn).await?;
+        if response.succeeded() {
+            return Ok(fresh);
+        }
+        for op in response.op_responses() {
+            if let etcd_client::TxnOpResponse::Get(get) = op
+                && let Some(kv) = get.kvs().first()
+            {
+                return Ok(String::from_utf8_lossy(kv.value()).into_owned());
+            }
+        }
+        Err(MetaError::Corrupt {
+            key,
+            reason: "cluster id vanished".into(),
+        })
+    }
+
+    /// Registers a broker under a fresh lease of `ttl` and keeps the lease alive in the
+    /// background. `alive` turns false when the lease is lost (the broker should re-register).
+    ///
+    /// # Errors
+    /// [`MetaError::Unavailable`] when etcd fails.
+    pub async fn register_broker(
+        &self,
+        registration: &BrokerRegistration,
+        ttl: Duration,
+    ) -> Result<LeaseHandle, MetaError> {
+        let mut client = self.client.clone();
+        let ttl_secs = i64::try_from(ttl.as_secs().max(2)).unwrap_or(10);
+        let lease = client.lease_grant(ttl_secs, None).await?;
+        let lease_id = lease.id();
+        let value = serde_json::to_vec(registration).map_err(|e| MetaError::Corrupt {
+            key: self.keys.broker(registration.broker_id),
+            reason: e.to_string(),
+        })?;
+        client
+            .put(
+                self.keys.broker(registration.broker_id),
+                value,
+                Some(etcd_client::PutOptions::new().with_lease(lease_id)),
+            )
+            .await?;
+        let (alive_tx, alive_rx) = watch::channel(true);
+        let (mut keeper, mut responses) = client.lease_keep_alive(lease_id).await?;
+        let interval = Duration::from_millis((ttl_secs as u64 * 1000) / 3);
+        let task = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            loop {
+                ticker.tick().await;
+                let renewed = match keeper.keep_alive().await {
+                    Ok(()) => matches!(responses.message().await, Ok(Some(r)) if r.ttl() > 0),
+                    Err(_) => false,
+                };
+                if !renewed {
+                    tracing::warn!(lease_id, "broker lease lost");
+                    let _ = alive_tx.send(false);
+                    return;
+                }
+            }
+        });
+        Ok(LeaseHandle {
+            lease_id,
+            alive: alive_rx,
+            task,
+            client,
+        })
+    }
+
+    /// Creates a topic and its partitions in one transaction; fails if the topic exists.
+    /// Returns the etcd revision of the write.
+    ///
+    /// # Errors
+    /// [`MetaError::Conflict`] when the topic exists; [`MetaError::Unavailable`] on etcd failure.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        topic: &TopicRecord,
+        partitions: &[PartitionState],
+    ) -> Result<i64, MetaError> {
+        let key = self.keys.topic(name);
+        let mut ops = vec![TxnOp::put(key.clone(), encode(&key, topic)?, None)];
+        for (index, state) in partitions.iter().enumerate() {
+            let pkey = self.keys.partition(name, index as u32);
+            ops.push(TxnOp::put(pkey.clone(), encode(&pkey, state)?, None));
+        }
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then(ops);
+        let response = self.client.clone().txn(txn).await?;
+        if !response.succeeded() {
+            return Err(MetaError::Conflict { key });
+        }
+        Ok(response.header().map(|h| h.revision()).unwrap_or(0))
+    }
+
+    /// Deletes a topic and its partitions if the topic key still has `mod_revision`.
+    ///
+    /// # Errors
+    /// [`MetaError::Conflict`] when the topic changed or vanished meanwhile.
+    pub async fn delete_topic(&self, name: &str, mod_revision: i64) -> Result<i64, MetaError> {
+        let key = self.keys.topic(name);
+        let txn = Txn::new()
+            .when([Compare::mod_revision(
+                key.clone(),
+                CompareOp::Equal,
+                mod_revision,
+            )])
+            .and_then([
+                TxnOp::delete(key.clone(), None),
+                TxnOp::delete(
+                    self.keys.partitions_of(name),
+                    Some(DeleteOptions::new().with_prefix()),
+                ),
+            ]);
+        let response = self.client.clone().txn(txn).await?;
+        if !response.succeeded() {
+            return Err(MetaError::Conflict { key });
+        }
+        Ok(response.header().map(|h| h.revision()).unwrap_or(0))
+    }
+
+    /// Replaces a topic record if its key still has `mod_revision`.
+    ///
+    /// # Errors
+    /// [`MetaError::Conflict`] when the topic changed or vanished meanwhile.
+    pub async fn update_topic(
+        &self,
+        name: &str,
+        topic: &TopicRecord,
+        mod_revision: i64,
+    ) -> Result<i64, MetaError> {
+        let key = self.keys.topic(name);
+        let txn = Txn::new()
+            .when([Compare::mod_revision(
+                key.clone(),
+                CompareOp::Equal,
+                mod_revision,
+            )])
+            .and_then([TxnOp::put(key.clone(), encode(&key, topic)?, None)]);
+        let response = self.client.clone().txn(txn).await?;
+        if !response.succeeded() {
+            return Err(MetaError::Conflict { key });
+        }
+        Ok(response.header().map(|h| h.revision()).unwrap_or(0))
+    }
+
+    /// Reads every key of the cluster with the revision of the read.
+    ///
+    /// # Errors
+    /// [`MetaError::Unavailable`] when etcd fails.
+    pub async fn list_all(&self) -> Result<(Vec<(String, Vec<u8>, i64)>, i64), MetaError> {
+        let response = self
+            .client
+            .clone()
+            .get(self.keys.root(), Some(GetOptions::new().with_prefix()))
+            .await?;
+        let revision = response.header().map(|h| h.revision()).unwrap_or(0);
+        let kvs = response
+            .kvs()
+            .iter()
+            .map(|kv| {
+                (
+                    String::from_utf8_lossy(kv.key()).into_owned(),
+                    kv.value().to_vec(),
+                    kv.mod_revision(),
+                )
+            })
+            .collect();
+        Ok((kvs, revision))
+    }
+}
+
+/// A registration lease kept alive in the background.
+pub struct LeaseHandle {
+    pub lease_id: i64,
+    /// `true` while the lease is renewed; turns `false` once a renewal fails.
+    pub alive: watch::Receiver<bool>,
+    task: tokio::task::JoinHandle<()>,
+    client: Client,
+}
+
+impl LeaseHandle {
+    /// Stops renewing and revokes the lease, so the registration disappears at once.
+    pub async fn revoke(mut self) {
+        self.task.abort();
+        if let Err(error) = self.client.lease_revoke(self.lease_id).await {
+            tracing::warn!(%error, "could not revoke lease; it will expire");
+        }
+    }
+}
+
+impl Drop for LeaseHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn encode<T: serde::Serialize>(key: &str, value: &T) -> Result<Vec<u8>, MetaError> {
+    serde_json::to_vec(value).map_err(|e| MetaError::Corrupt {
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// A random 22-character URL-safe id (128 bits), like Kafka's base64 UUIDs.
+pub fn random_id() -> String {
+    use base64::Engine;
+    let bytes: [u8; 16] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
