@@ -273,52 +273,56 @@ pub async fn produce_v3(
     let mut results = append(&state, &name, records, forward::was_forwarded(&headers)).await?;
     results.extend(failures);
     results.sort_by_key(|(i, _)| *i);
-    let render =
-        |index: usize, result: Result<Placed, BrokerError>| -> (StatusCode, serde_json::Value) {
-            match result {
-                Ok(placed) => {
-                    let (key_type, value_type, (key_size, value_size)) = types[index];
-                    let size_type = |t: Option<DataType>, size: Option<usize>| {
-                        size.map(|size| V3SizeType {
-                            kind: t.unwrap_or(DataType::Json).as_str(),
-                            size,
-                        })
-                    };
-                    let result = V3ProduceResult {
-                        error_code: 200,
-                        cluster_id: state.cluster_id.to_string(),
-                        topic_name: name.clone(),
-                        partition_id: placed.partition,
-                        offset: placed.offset,
-                        timestamp: iso8601(placed.timestamp),
-                        key: size_type(key_type, key_size),
-                        value: size_type(value_type, value_size),
-                    };
-                    (
-                        StatusCode::OK,
-                        serde_json::to_value(result).unwrap_or_default(),
-                    )
-                }
-                Err(error) => {
-                    let api = error.to_api();
-                    (
-                        api.code.status(),
-                        serde_json::to_value(api.body()).unwrap_or_default(),
-                    )
-                }
+    let render = |index: usize, result: Result<Placed, BrokerError>| -> (StatusCode, Vec<u8>) {
+        match result {
+            Ok(placed) => {
+                let (key_type, value_type, (key_size, value_size)) = types[index];
+                let size_type = |t: Option<DataType>, size: Option<usize>| {
+                    size.map(|size| V3SizeType {
+                        kind: t.unwrap_or(DataType::Json).as_str(),
+                        size,
+                    })
+                };
+                let result = V3ProduceResult {
+                    error_code: 200,
+                    cluster_id: state.cluster_id.to_string(),
+                    topic_name: name.clone(),
+                    partition_id: placed.partition,
+                    offset: placed.offset,
+                    timestamp: iso8601(placed.timestamp),
+                    key: size_type(key_type, key_size),
+                    value: size_type(value_type, value_size),
+                };
+                (
+                    StatusCode::OK,
+                    serde_json::to_vec(&result).unwrap_or_default(),
+                )
             }
-        };
+            Err(error) => {
+                let api = error.to_api();
+                (
+                    api.code.status(),
+                    serde_json::to_vec(&api.body()).unwrap_or_default(),
+                )
+            }
+        }
+    };
     if single {
         let Some((index, result)) = results.pop() else {
             return Err(BrokerError::Internal("no result for the record".into()));
         };
         let (status, body) = render(index, result);
-        return Ok((status, Json(body)).into_response());
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return Ok(response);
     }
     let mut out = Vec::with_capacity(results.len() * 200);
     for (index, result) in results {
         let (_, body) = render(index, result);
-        serde_json::to_writer(&mut out, &body).map_err(|e| BrokerError::Internal(e.to_string()))?;
+        out.extend_from_slice(&body);
         out.push(b'\n');
     }
     let mut response = (StatusCode::OK, out).into_response();
