@@ -139,6 +139,19 @@ pub struct ConsumeArgs {
     /// max_bytes asked for per read.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_bytes: u64,
+    /// How much of each answer the client decodes: `records` materializes every record's
+    /// value (what an application does; MB/s counts value bytes), `count` only counts the
+    /// records while checking the JSON is well formed (the broker's ceiling; MB/s counts
+    /// response bytes). On a shared machine the client's decoding competes with the broker.
+    #[arg(long, value_enum, default_value = "records")]
+    pub decode: Decode,
+}
+
+/// Client-side decoding of read answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Decode {
+    Records,
+    Count,
 }
 
 /// Flags of `runnel-bench get`.

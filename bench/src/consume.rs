@@ -73,6 +73,7 @@ pub async fn run(args: ConsumeArgs) -> Result<Summary, String> {
         prefixes,
         ranges,
         page: u64::from(args.page_records),
+        decode: args.decode,
     };
     let plan = Plan {
         concurrency: args.run.concurrency,
@@ -92,6 +93,10 @@ pub async fn run(args: ConsumeArgs) -> Result<Summary, String> {
     params.insert("page_records".into(), json!(args.page_records));
     params.insert("concurrency".into(), json!(args.run.concurrency));
     params.insert("records_stored".into(), json!(stored));
+    params.insert(
+        "decode".into(),
+        json!(format!("{:?}", args.decode).to_lowercase()),
+    );
     Ok(Summary::new("consume", urls, params, totals))
 }
 
@@ -102,6 +107,7 @@ struct Consume {
     prefixes: Vec<Vec<String>>,
     ranges: Vec<OffsetRange>,
     page: u64,
+    decode: cli::Decode,
 }
 
 /// A consume worker: its broker and its random generator.
@@ -121,6 +127,38 @@ struct Page<'a> {
 struct PageRecord<'a> {
     #[serde(borrow)]
     value: Option<&'a RawValue>,
+}
+
+/// A read answer of which only the number of records is kept.
+#[derive(Deserialize)]
+struct CountedPage {
+    records: RecordCount,
+}
+
+/// Counts the elements of a JSON array without materializing them.
+struct RecordCount(u64);
+
+impl<'de> Deserialize<'de> for RecordCount {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Counter;
+        impl<'de> serde::de::Visitor<'de> for Counter {
+            type Value = RecordCount;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of records")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RecordCount, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(RecordCount(n))
+            }
+        }
+        deserializer.deserialize_seq(Counter)
+    }
 }
 
 impl Workload for Consume {
@@ -145,6 +183,14 @@ impl Workload for Consume {
         let offset = w.rng.random_range(r.earliest..=last_start);
         let url = format!("{}{offset}", self.prefixes[w.target][i]);
         let body = http::send(self.client.get(&url)).await?;
+        if self.decode == cli::Decode::Count {
+            let page: CountedPage =
+                serde_json::from_slice(&body).map_err(|e| format!("bad read answer: {e}"))?;
+            return Ok(Done {
+                records: page.records.0,
+                bytes: body.len() as u64,
+            });
+        }
         let page: Page =
             serde_json::from_slice(&body).map_err(|e| format!("bad read answer: {e}"))?;
         let bytes = page

@@ -100,7 +100,7 @@ pub async fn run(
     let state = api::AppState {
         config: Arc::new(config),
         cluster_id: cluster_id.into(),
-        meta,
+        meta: Arc::new(meta),
         cache,
         storage: storage.clone(),
         metrics: Arc::default(),

@@ -194,7 +194,7 @@ fn render_page(
     let mut count = 0i64;
     let mut position = 0;
     'batches: while position < bytes.len() {
-        let header = batch::validate(&bytes[position..]).map_err(|e| {
+        let header = batch::check(&bytes[position..]).map_err(|e| {
             BrokerError::Storage(format!("{name}-{partition}: corrupt batch at read: {e}"))
         })?;
         let batch_bytes = &bytes[position..position + header.size];
@@ -250,12 +250,13 @@ fn write_record(
     key_format: Format,
     value_format: Format,
 ) {
-    let _ = write!(
-        Str(out),
-        "{{\"offset\":{},\"timestamp\":{},\"timestamp_type\":\"{timestamp_type}\",\"key\":",
-        record.offset,
-        record.timestamp
-    );
+    out.extend_from_slice(b"{\"offset\":");
+    push_int(out, record.offset);
+    out.extend_from_slice(b",\"timestamp\":");
+    push_int(out, record.timestamp);
+    out.extend_from_slice(b",\"timestamp_type\":\"");
+    out.extend_from_slice(timestamp_type.as_bytes());
+    out.extend_from_slice(b"\",\"key\":");
     write_data(out, record.key, key_format);
     out.extend_from_slice(b",\"value\":");
     write_data(out, record.value, value_format);
@@ -276,31 +277,50 @@ fn write_record(
     out.extend_from_slice(b"]}");
 }
 
+/// Appends the decimal digits of `value` (`fmt` machinery is measurably slower here; two
+/// digits per division halves the divisions).
+fn push_int(out: &mut Vec<u8>, value: i64) {
+    const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+    let mut digits = [0u8; 20];
+    let mut n = value.unsigned_abs();
+    let mut at = digits.len();
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
+        at -= 1;
+        digits[at] = b'0' + n as u8;
+    }
+    if value < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 fn write_data(out: &mut Vec<u8>, data: Option<&[u8]>, format: Format) {
     let Some(bytes) = data else {
         out.extend_from_slice(b"null");
         return;
     };
-    let is_json = || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
-    let as_str = std::str::from_utf8(bytes).ok();
-    let kind = match format {
-        Format::Json if is_json() => Format::Json,
-        Format::String if as_str.is_some() => Format::String,
-        Format::Binary => Format::Binary,
-        Format::Auto if is_json() => Format::Json,
-        Format::Auto if as_str.is_some() => Format::String,
-        // Bytes that cannot be shown as asked fall back to what can show them faithfully.
-        _ => match as_str {
-            Some(_) => Format::String,
-            None => Format::Binary,
-        },
-    };
-    match (kind, as_str) {
-        (Format::Json, Some(text)) => {
-            out.extend_from_slice(b"{\"type\":\"JSON\",\"data\":");
-            out.extend_from_slice(text.trim().as_bytes());
-        }
-        (Format::String, Some(text)) => {
+    if matches!(format, Format::Json | Format::Auto)
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        // Valid JSON is valid UTF-8 too: embed it as it is.
+        out.extend_from_slice(b"{\"type\":\"JSON\",\"data\":");
+        out.extend_from_slice(bytes.trim_ascii());
+        out.push(b'}');
+        return;
+    }
+    // Bytes that cannot be shown as asked fall back to what shows them faithfully.
+    match std::str::from_utf8(bytes) {
+        Ok(text) if format != Format::Binary => {
             out.extend_from_slice(b"{\"type\":\"STRING\",\"data\":");
             write_json_string(out, text);
         }
@@ -326,6 +346,32 @@ fn write_base64(out: &mut Vec<u8>, bytes: &[u8]) {
         .unwrap_or(0);
     out.truncate(start + written);
     out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_int;
+
+    #[test]
+    fn integers_render_like_display() {
+        for value in [
+            0i64,
+            7,
+            -7,
+            10,
+            99,
+            100,
+            101,
+            -100,
+            1_700_000_000_123,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let mut out = Vec::new();
+            push_int(&mut out, value);
+            assert_eq!(String::from_utf8(out).expect("utf8"), value.to_string());
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -18,7 +18,7 @@ use crate::storage::{Partition, Storage};
 pub struct AppState {
     pub config: Arc<BrokerConfig>,
     pub cluster_id: Arc<str>,
-    pub meta: MetaStore,
+    pub meta: Arc<MetaStore>,
     pub cache: MetadataCache,
     pub storage: Arc<Storage>,
     pub metrics: Arc<Metrics>,

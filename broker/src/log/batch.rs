@@ -232,6 +232,25 @@ pub fn frame_size(bytes: &[u8]) -> Result<usize, BatchError> {
 /// # Errors
 /// [`BatchError`] naming what is wrong: short, bad magic, bad CRC, bad records.
 pub fn validate(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
+    let header = check(bytes)?;
+    let batch = &bytes[..header.size];
+    let mut count = 0;
+    for record in records(&header, batch) {
+        record?;
+        count += 1;
+    }
+    if count != header.record_count {
+        return Err(BatchError::Record("record count does not match the header"));
+    }
+    Ok(header)
+}
+
+/// Checks that `bytes` starts with one whole batch whose CRC matches, without decoding its
+/// records (the read path decodes them anyway, and reports a malformed one then).
+///
+/// # Errors
+/// [`BatchError`] when the batch is short, has a bad magic or a bad CRC.
+pub fn check(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
     let header = BatchHeader::parse(bytes)?;
     if bytes.len() < header.size {
         return Err(BatchError::Truncated {
@@ -244,14 +263,6 @@ pub fn validate(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
     let computed = crc32c::crc32c(&batch[21..]);
     if stored != computed {
         return Err(BatchError::Crc { stored, computed });
-    }
-    let mut count = 0;
-    for record in records(&header, batch) {
-        record?;
-        count += 1;
-    }
-    if count != header.record_count {
-        return Err(BatchError::Record("record count does not match the header"));
     }
     Ok(header)
 }
@@ -290,6 +301,7 @@ pub fn records<'a>(
     })
 }
 
+#[inline]
 fn read_record<'a>(
     cursor: &mut Cursor<'a>,
     header: &BatchHeader,
@@ -342,6 +354,7 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    #[inline]
     fn byte(&mut self) -> Result<u8, BatchError> {
         let b = *self
             .bytes
@@ -351,7 +364,16 @@ impl<'a> Cursor<'a> {
         Ok(b)
     }
 
+    #[inline]
     fn varlong(&mut self) -> Result<i64, BatchError> {
+        // Most varints in a batch (deltas, short lengths) fit one byte.
+        if let Some(&b) = self.bytes.get(self.position)
+            && b & 0x80 == 0
+        {
+            self.position += 1;
+            let raw = u64::from(b);
+            return Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64));
+        }
         let mut raw: u64 = 0;
         for shift in (0..70).step_by(7) {
             let b = self.byte()?;
@@ -363,11 +385,13 @@ impl<'a> Cursor<'a> {
         Err(BatchError::Record("varint too long"))
     }
 
+    #[inline]
     fn varint(&mut self) -> Result<i32, BatchError> {
         let value = self.varlong()?;
         i32::try_from(value).map_err(|_| BatchError::Record("varint out of range"))
     }
 
+    #[inline]
     fn bytes(&mut self) -> Result<Option<&'a [u8]>, BatchError> {
         let length = self.varint()?;
         if length < 0 {

@@ -510,7 +510,7 @@ pub fn read_batches(
 }
 
 /// A read-ahead window over a segment file, so walking many small batch headers costs one
-/// `pread` per 64 KiB rather than one per batch.
+/// `pread` per 8 KiB rather than one per batch.
 struct Window<'a> {
     file: &'a File,
     limit: u64,
@@ -519,7 +519,7 @@ struct Window<'a> {
 }
 
 impl<'a> Window<'a> {
-    const SIZE: u64 = 64 * 1024;
+    const SIZE: u64 = 8 * 1024;
 
     fn new(file: &'a File, limit: u64) -> Self {
         Self {
