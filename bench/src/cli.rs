@@ -139,10 +139,12 @@ pub struct ConsumeArgs {
     /// max_bytes asked for per read.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_bytes: u64,
-    /// How much of each answer the client decodes: `records` materializes every record's
-    /// value (what an application does; MB/s counts value bytes), `count` only counts the
-    /// records while checking the JSON is well formed (the broker's ceiling; MB/s counts
-    /// response bytes). On a shared machine the client's decoding competes with the broker.
+    /// How much of each answer the client decodes: `records` parses the JSON and every
+    /// record's value (what an application does; MB/s counts value bytes); `count` reads the
+    /// whole body without decoding it and takes the record count from the broker's
+    /// `x-runnel-record-count` header (the broker's side alone, as the producer bench sends
+    /// pre-built bodies; MB/s counts response bytes). On a shared machine the client's
+    /// decoding competes with the broker for the same cores.
     #[arg(long, value_enum, default_value = "records")]
     pub decode: Decode,
 }

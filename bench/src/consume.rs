@@ -129,38 +129,6 @@ struct PageRecord<'a> {
     value: Option<&'a RawValue>,
 }
 
-/// A read answer of which only the number of records is kept.
-#[derive(Deserialize)]
-struct CountedPage {
-    records: RecordCount,
-}
-
-/// Counts the elements of a JSON array without materializing them.
-struct RecordCount(u64);
-
-impl<'de> Deserialize<'de> for RecordCount {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Counter;
-        impl<'de> serde::de::Visitor<'de> for Counter {
-            type Value = RecordCount;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an array of records")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<RecordCount, A::Error> {
-                let mut n = 0;
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
-                    n += 1;
-                }
-                Ok(RecordCount(n))
-            }
-        }
-        deserializer.deserialize_seq(Counter)
-    }
-}
-
 impl Workload for Consume {
     type Worker = Reader;
 
@@ -182,15 +150,28 @@ impl Workload for Consume {
         let last_start = r.latest.saturating_sub(self.page).max(r.earliest);
         let offset = w.rng.random_range(r.earliest..=last_start);
         let url = format!("{}{offset}", self.prefixes[w.target][i]);
-        let body = http::send(self.client.get(&url)).await?;
+        let response = self
+            .client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| http::describe(&e))?;
         if self.decode == cli::Decode::Count {
-            let page: CountedPage =
-                serde_json::from_slice(&body).map_err(|e| format!("bad read answer: {e}"))?;
+            // The broker states the page's record count in a header; the body is read whole
+            // (it crosses the wire) but not decoded.
+            let count = response
+                .headers()
+                .get("x-runnel-record-count")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let body = http::body(response).await?;
+            let count = count.ok_or("read answer without x-runnel-record-count")?;
             return Ok(Done {
-                records: page.records.0,
+                records: count,
                 bytes: body.len() as u64,
             });
         }
+        let body = http::body(response).await?;
         let page: Page =
             serde_json::from_slice(&body).map_err(|e| format!("bad read answer: {e}"))?;
         let bytes = page

@@ -124,6 +124,19 @@ async fn given_every_form_and_type_when_produced_then_reads_return_the_same_reco
     );
     assert_eq!(records[8]["key"], json!({"type": "JSON", "data": "nk"}));
 
+    // The page's record count and next offset are also response headers.
+    let response = api
+        .http
+        .get(format!(
+            "{}/partitions/0/records?offset=2&max_records=3",
+            api.topic_url("t")
+        ))
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(response.headers()["x-runnel-record-count"], "3");
+    assert_eq!(response.headers()["x-runnel-next-offset"], "5");
+
     // Explicit formats.
     let (_, page) = api.read("t", 0, "4", "&max_records=1&format=binary").await;
     assert_eq!(

@@ -218,11 +218,7 @@ pub async fn create_topic(
             }
             other => other.into(),
         })?;
-    state
-        .cache
-        .wait_for_revision(revision, std::time::Duration::from_secs(10))
-        .await;
-    state.wait_reconciled(revision).await;
+    state.wait_applied(revision).await;
     tracing::info!(topic = %name, partitions, replication_factor, "created topic");
     let view = state.view();
     let topic = state.topic(&view, &name)?;
@@ -262,11 +258,7 @@ pub async fn delete_topic(
             }
             other => other.into(),
         })?;
-    state
-        .cache
-        .wait_for_revision(revision, std::time::Duration::from_secs(10))
-        .await;
-    state.wait_reconciled(revision).await;
+    state.wait_applied(revision).await;
     tracing::info!(topic = %name, "deleted topic");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -447,11 +439,7 @@ async fn change_configs(
             .await
         {
             Ok(revision) => {
-                state
-                    .cache
-                    .wait_for_revision(revision, std::time::Duration::from_secs(10))
-                    .await;
-                state.wait_reconciled(revision).await;
+                state.wait_applied(revision).await;
                 return Ok(());
             }
             Err(runnel_common::meta::MetaError::Conflict { .. }) => {

@@ -31,12 +31,7 @@ pub async fn append_batch(
     let local = match state.leadership(&view, &topic, &name, partition)? {
         Leadership::Local(local) => local,
         Leadership::Remote { leader_id, url } => {
-            return Err(BrokerError::NotLeader {
-                broker_id: state.broker_id(),
-                topic: name,
-                partition,
-                leader: format!("broker {leader_id} at {url}"),
-            });
+            return Err(state.not_leader(&name, partition, leader_id, &url));
         }
     };
     let header = batch::validate(&body)

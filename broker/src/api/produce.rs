@@ -136,12 +136,9 @@ async fn append_groups(
     for (partition, records) in groups {
         let indices: Vec<usize> = records.iter().map(|(i, _)| *i).collect();
         let leadership = match state.leadership(view, topic, name, partition) {
-            Ok(Leadership::Remote { leader_id, url }) if forwarded => Err(BrokerError::NotLeader {
-                broker_id: state.broker_id(),
-                topic: name.to_string(),
-                partition,
-                leader: format!("broker {leader_id} at {url}"),
-            }),
+            Ok(Leadership::Remote { leader_id, url }) if forwarded => {
+                Err(state.not_leader(name, partition, leader_id, &url))
+            }
             other => other,
         };
         let leadership = match leadership {

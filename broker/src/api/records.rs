@@ -99,24 +99,11 @@ pub async fn read_records(
     let max_wait = bounded(query.max_wait_ms, "max_wait_ms", 0, MAX_WAIT_MS as i64)? as u64;
     let format = parse_format(query.format.as_deref(), Format::Auto)?;
     let key_format = parse_format(query.key_format.as_deref(), format)?;
-    let view = state.view();
-    let topic = state.topic(&view, &name)?;
-    let partition = state.partition_id(&topic, &name, partition)?;
-    let local = match state.leadership(&view, &topic, &name, partition)? {
-        Leadership::Local(local) => local,
-        Leadership::Remote { leader_id, url } => {
-            if forward::was_forwarded(&headers) {
-                return Err(BrokerError::NotLeader {
-                    broker_id: state.broker_id(),
-                    topic: name,
-                    partition,
-                    leader: format!("broker {leader_id} at {url}"),
-                });
-            }
-            let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-            return forward::relay_get(&state, &url, path).await;
-        }
-    };
+    let (local, partition) =
+        match local_or_forward(&state, &name, partition, &uri, &headers).await? {
+            Ok(found) => found,
+            Err(relayed) => return Ok(relayed),
+        };
     let offsets = local.offsets();
     let offset = match query.offset.as_deref() {
         None | Some("earliest") => offsets.log_start,
@@ -146,7 +133,7 @@ pub async fn read_records(
             .wait_for_data(offset, Duration::from_millis(max_wait))
             .await;
     }
-    let body = render_page(
+    let (body, count, next_offset) = render_page(
         &state,
         &local,
         &name,
@@ -158,14 +145,24 @@ pub async fn read_records(
         format,
     )?;
     let mut response = (StatusCode::OK, body).into_response();
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    // The page's shape in headers too, for clients that only count or page through records.
+    headers.insert(RECORD_COUNT_HEADER, HeaderValue::from(count));
+    headers.insert(NEXT_OFFSET_HEADER, HeaderValue::from(next_offset));
     Ok(response)
 }
 
-/// Reads from `offset` and renders the page as JSON bytes.
+/// Response header: the number of records in the page.
+pub const RECORD_COUNT_HEADER: &str = "x-runnel-record-count";
+/// Response header: where the next read should start (the body's `next_offset`).
+pub const NEXT_OFFSET_HEADER: &str = "x-runnel-next-offset";
+
+/// Reads from `offset` and renders the page as JSON bytes; returns them with the record count
+/// and the next offset.
 #[allow(clippy::too_many_arguments)]
 fn render_page(
     state: &AppState,
@@ -177,7 +174,7 @@ fn render_page(
     max_records: i64,
     key_format: Format,
     value_format: Format,
-) -> Result<Vec<u8>, BrokerError> {
+) -> Result<(Vec<u8>, i64, i64), BrokerError> {
     // Readers never see past the high watermark, even if the log already holds more.
     let high_watermark = local.high_watermark();
     let bytes = if offset < high_watermark {
@@ -230,7 +227,7 @@ fn render_page(
     );
     out.extend_from_slice(&records_json);
     out.extend_from_slice(b"]}");
-    Ok(out)
+    Ok((out, count, next_offset))
 }
 
 /// `fmt::Write` into a byte buffer.
@@ -394,12 +391,7 @@ async fn local_or_forward(
         Leadership::Local(local) => Ok(Ok((local, partition))),
         Leadership::Remote { leader_id, url } => {
             if forward::was_forwarded(headers) {
-                return Err(BrokerError::NotLeader {
-                    broker_id: state.broker_id(),
-                    topic: name.to_string(),
-                    partition,
-                    leader: format!("broker {leader_id} at {url}"),
-                });
+                return Err(state.not_leader(name, partition, leader_id, &url));
             }
             let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
             Ok(Err(forward::relay_get(state, &url, path).await?))

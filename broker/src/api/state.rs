@@ -122,14 +122,29 @@ impl AppState {
         })
     }
 
-    /// Waits until the local replicas reflect metadata revision `revision` (a write this
-    /// broker just made), so a request that follows sees its effect here.
-    pub async fn wait_reconciled(&self, revision: i64) {
+    /// Waits (at most 10 s) until this broker's cached metadata and its local replicas reflect
+    /// etcd revision `revision` (a write this broker just made), so a request that follows
+    /// sees its effect here.
+    pub async fn wait_applied(&self, revision: i64) {
+        let limit = Duration::from_secs(10);
+        self.cache.wait_for_revision(revision, limit).await;
         let mut rx = self.reconciled.clone();
-        let _ = tokio::time::timeout(
-            Duration::from_secs(10),
-            rx.wait_for(|seen| *seen >= revision),
-        )
-        .await;
+        let _ = tokio::time::timeout(limit, rx.wait_for(|seen| *seen >= revision)).await;
+    }
+
+    /// The error for a request about a partition that `leader_id` at `url` leads.
+    pub fn not_leader(
+        &self,
+        topic: &str,
+        partition: u32,
+        leader_id: u32,
+        url: &str,
+    ) -> BrokerError {
+        BrokerError::NotLeader {
+            broker_id: self.broker_id(),
+            topic: topic.to_string(),
+            partition,
+            leader: format!("broker {leader_id} at {url}"),
+        }
     }
 }

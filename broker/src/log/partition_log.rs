@@ -405,13 +405,19 @@ impl PartitionLog {
             }
         }
         let active = self.active_mut();
-        if active.base_offset >= offset {
-            removed += active.size();
-            active.delete_files();
-            let base = offset.max(0);
-            self.segments.clear();
-            self.segments
-                .insert(base, Segment::create(&self.dir, base)?);
+        let old_base = active.base_offset;
+        let base = offset.max(0);
+        if old_base == base {
+            removed += active.truncate_to_offset(base)?;
+        } else if old_base > offset {
+            // Everything goes. The new empty segment is created first, so the log is never
+            // left without one if that fails.
+            let fresh = Segment::create(&self.dir, base)?;
+            if let Some(old) = self.segments.remove(&old_base) {
+                removed += old.size();
+                old.delete_files();
+            }
+            self.segments.insert(base, fresh);
         } else {
             removed += active.truncate_to_offset(offset)?;
         }

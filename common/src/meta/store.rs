@@ -180,24 +180,14 @@ impl MetaStore {
     /// [`MetaError::Conflict`] when the topic changed or vanished meanwhile.
     pub async fn delete_topic(&self, name: &str, mod_revision: i64) -> Result<i64, MetaError> {
         let key = self.keys.topic(name);
-        let txn = Txn::new()
-            .when([Compare::mod_revision(
-                key.clone(),
-                CompareOp::Equal,
-                mod_revision,
-            )])
-            .and_then([
-                TxnOp::delete(key.clone(), None),
-                TxnOp::delete(
-                    self.keys.partitions_of(name),
-                    Some(DeleteOptions::new().with_prefix()),
-                ),
-            ]);
-        let response = self.client.clone().txn(txn).await?;
-        if !response.succeeded() {
-            return Err(MetaError::Conflict { key });
-        }
-        Ok(response.header().map(|h| h.revision()).unwrap_or(0))
+        let ops = vec![
+            TxnOp::delete(key.clone(), None),
+            TxnOp::delete(
+                self.keys.partitions_of(name),
+                Some(DeleteOptions::new().with_prefix()),
+            ),
+        ];
+        self.if_unchanged(key, mod_revision, ops).await
     }
 
     /// Replaces a topic record if its key still has `mod_revision`.
@@ -211,13 +201,24 @@ impl MetaStore {
         mod_revision: i64,
     ) -> Result<i64, MetaError> {
         let key = self.keys.topic(name);
+        let ops = vec![TxnOp::put(key.clone(), encode(&key, topic)?, None)];
+        self.if_unchanged(key, mod_revision, ops).await
+    }
+
+    /// Runs `ops` in one transaction if `key` still has `mod_revision`; returns the revision.
+    async fn if_unchanged(
+        &self,
+        key: String,
+        mod_revision: i64,
+        ops: Vec<TxnOp>,
+    ) -> Result<i64, MetaError> {
         let txn = Txn::new()
             .when([Compare::mod_revision(
                 key.clone(),
                 CompareOp::Equal,
                 mod_revision,
             )])
-            .and_then([TxnOp::put(key.clone(), encode(&key, topic)?, None)]);
+            .and_then(ops);
         let response = self.client.clone().txn(txn).await?;
         if !response.succeeded() {
             return Err(MetaError::Conflict { key });
