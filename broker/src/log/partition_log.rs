@@ -778,6 +778,32 @@ mod tests {
     }
 
     #[test]
+    fn segments_roll_by_age() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = config(1 << 20);
+        config.segment_ms = 1000;
+        let (mut log, _) = PartitionLog::open(dir.path(), config).expect("open");
+        let append_at = |log: &mut PartitionLog, now: i64| {
+            let mut encoded = batch::encode(
+                &[NewRecord {
+                    key: None,
+                    value: Some(Cow::Borrowed(b"v")),
+                    headers: Vec::new(),
+                    timestamp: 5,
+                }],
+                None,
+            );
+            log.append(&mut encoded, 0, now).expect("append");
+        };
+        append_at(&mut log, 10_000);
+        append_at(&mut log, 10_500);
+        assert_eq!(log.segment_count(), 1, "younger than segment.ms: no roll");
+        append_at(&mut log, 11_000);
+        assert_eq!(log.segment_count(), 2, "segment.ms reached: rolled");
+        assert_eq!(log.verify(), Ok(3));
+    }
+
+    #[test]
     fn finds_offsets_by_timestamp() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (mut log, _) = PartitionLog::open(dir.path(), config(200)).expect("open");
