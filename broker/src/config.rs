@@ -89,6 +89,31 @@ pub struct BrokerConfig {
     /// Default `index.interval.bytes`.
     #[arg(long, env = "RUNNEL_LOG_INDEX_INTERVAL_BYTES", default_value_t = 4096)]
     pub log_index_interval_bytes: u64,
+    /// Replication factor of a topic created without `replication_factor`.
+    #[arg(long, env = "RUNNEL_DEFAULT_REPLICATION_FACTOR", default_value_t = 1)]
+    pub default_replication_factor: u32,
+    /// A follower not caught up with its leader for this long leaves the in-sync set.
+    #[arg(long, env = "RUNNEL_REPLICA_LAG_TIME_MAX_MS", default_value_t = 10_000)]
+    pub replica_lag_time_max_ms: u64,
+    /// Most bytes a follower fetches at once.
+    #[arg(long, env = "RUNNEL_REPLICA_FETCH_MAX_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub replica_fetch_max_bytes: usize,
+    /// How long a follower's fetch waits at the leader's log end for new records.
+    #[arg(long, env = "RUNNEL_REPLICA_FETCH_WAIT_MAX_MS", default_value_t = 500)]
+    pub replica_fetch_wait_max_ms: u64,
+    /// How long an `acks=all` produce waits for the in-sync replicas before failing with 50305.
+    #[arg(long, env = "RUNNEL_REPLICA_ACK_TIMEOUT_MS", default_value_t = 30_000)]
+    pub replica_ack_timeout_ms: u64,
+    /// Move leadership back to preferred replicas automatically once they are in sync.
+    #[arg(long, env = "RUNNEL_AUTO_LEADER_REBALANCE_ENABLE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auto_leader_rebalance_enable: bool,
+    /// How often the controller runs automatic preferred-leader election.
+    #[arg(
+        long,
+        env = "RUNNEL_LEADER_IMBALANCE_CHECK_INTERVAL_MS",
+        default_value_t = 30_000
+    )]
+    pub leader_imbalance_check_interval_ms: u64,
     /// Log output format.
     #[arg(long, env = "RUNNEL_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -56,6 +56,21 @@ pub enum BrokerError {
     LeaderNotAvailable { topic: String, partition: u32 },
     #[error("broker is not ready: {0}")]
     NotReady(String),
+    #[error(
+        "{topic}-{partition} has {isr} in-sync replicas, fewer than min.insync.replicas ({min_insync})"
+    )]
+    NotEnoughReplicas {
+        topic: String,
+        partition: u32,
+        isr: usize,
+        min_insync: usize,
+    },
+    #[error("{topic}-{partition}: {reason}; the write may or may not become committed")]
+    NotEnoughReplicasAfterAppend {
+        topic: String,
+        partition: u32,
+        reason: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -81,6 +96,8 @@ impl BrokerError {
             Self::MetadataUnavailable(_) => ErrorCode::MetadataUnavailable,
             Self::LeaderNotAvailable { .. } => ErrorCode::LeaderNotAvailable,
             Self::NotReady(_) => ErrorCode::NotReady,
+            Self::NotEnoughReplicas { .. } => ErrorCode::NotEnoughReplicas,
+            Self::NotEnoughReplicasAfterAppend { .. } => ErrorCode::NotEnoughReplicasAfterAppend,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

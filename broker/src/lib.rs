@@ -5,6 +5,8 @@
 //!   Knows nothing of HTTP or etcd.
 //! - [`storage`]: the replicas this broker hosts, kept in line with the metadata; durability
 //!   (group-commit flusher, interval flushes, checkpoints) and retention.
+//! - [`replication`]: replica roles, the follower fetch loop, high watermark and in-sync set.
+//! - [`controller`]: the elected controller's decisions (leader election, in-sync removals).
 //! - [`topic_config`]: topic config keys, validation, effective log settings.
 //! - [`produce`]: request bodies to records, partitioning, appending.
 //! - [`api`]: the HTTP routers (the only module that imports axum besides `error`).
@@ -13,10 +15,12 @@
 
 pub mod api;
 pub mod config;
+pub mod controller;
 pub mod error;
 pub mod log;
 pub mod metrics;
 pub mod produce;
+pub mod replication;
 pub mod storage;
 pub mod topic_config;
 
@@ -24,12 +28,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use runnel_common::http::Readiness;
-use runnel_common::meta::{BrokerRegistration, MetaStore, MetadataCache};
+use runnel_common::meta::store::random_id;
+use runnel_common::meta::{BrokerRegistration, LeaseClock, MetaStore, MetadataCache};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
-use crate::storage::Storage;
+use crate::controller::{ControllerSettings, ControllerTrigger};
+use crate::replication::{ReplicationSettings, Replicator};
+use crate::storage::{Flusher, Storage};
 
 /// How long start-up keeps retrying etcd before giving up.
 const STARTUP_RETRY: Duration = Duration::from_secs(60);
@@ -45,34 +52,57 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let defaults = config.log_defaults()?;
-    let meta = connect_with_retry(&config).await?;
+    let meta = Arc::new(connect_with_retry(&config).await?);
     let cluster_id = retry("read the cluster id", || meta.ensure_cluster_id()).await?;
+    let lease_clock = Arc::new(LeaseClock::default());
+    let replicator = Arc::new(Replicator {
+        broker_id: config.broker_id,
+        settings: ReplicationSettings {
+            lag_max: Duration::from_millis(config.replica_lag_time_max_ms),
+            fetch_max_bytes: config.replica_fetch_max_bytes,
+            fetch_wait: Duration::from_millis(config.replica_fetch_wait_max_ms),
+            ack_timeout: Duration::from_millis(config.replica_ack_timeout_ms),
+        },
+        meta: meta.clone(),
+        lease: lease_clock.clone(),
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| format!("cannot build the replication HTTP client: {e}"))?,
+        flusher: Flusher::start(),
+    });
     let storage = Arc::new(Storage::open(
         &config.data_dir,
         &cluster_id,
         config.broker_id,
         defaults,
+        replicator,
     )?);
     let cache = retry("list the cluster metadata", || {
-        MetadataCache::start(meta.clone())
+        MetadataCache::start((*meta).clone())
     })
     .await?;
-    storage.reconcile(&cache.view()).await;
-    storage.remove_orphans().await;
     let registration = BrokerRegistration {
         broker_id: config.broker_id,
         url: config.advertised_url(),
         rack: config.rack.clone(),
+        incarnation: random_id(),
     };
-    wait_for_broker_id(&meta, &cache, &registration, config.lease_ttl()).await?;
+    wait_for_broker_id(&cache, &registration, config.lease_ttl()).await?;
     let lease = retry("register the broker", || {
-        meta.register_broker(&registration, config.lease_ttl())
+        meta.register_broker(&registration, config.lease_ttl(), lease_clock.clone())
     })
     .await?;
     tracing::info!(broker_id = config.broker_id, url = %registration.url, %cluster_id, "broker registered");
+    // Logs open after registering: a replica's role needs a live lease, and a follower needs
+    // its leader's registration.
+    storage.reconcile(&cache.view()).await;
+    storage.remove_orphans().await;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (reconciled_tx, reconciled_rx) = watch::channel(cache.view().revision);
+    let (lease_id_tx, lease_id_rx) = watch::channel(lease.lease_id);
     tokio::spawn(reconcile_loop(
         storage.clone(),
         cache.clone(),
@@ -84,6 +114,23 @@ pub async fn run(
         registration,
         config.lease_ttl(),
         lease,
+        lease_clock,
+        lease_id_tx,
+        stop_rx.clone(),
+    ));
+    let controller_trigger = ControllerTrigger::default();
+    tokio::spawn(controller::run(
+        config.broker_id,
+        meta.clone(),
+        cache.clone(),
+        lease_id_rx,
+        ControllerSettings {
+            auto_leader_rebalance: config.auto_leader_rebalance_enable,
+            leader_imbalance_check: Duration::from_millis(
+                config.leader_imbalance_check_interval_ms,
+            ),
+        },
+        controller_trigger.clone(),
         stop_rx.clone(),
     ));
     storage.spawn_background(
@@ -100,7 +147,8 @@ pub async fn run(
     let state = api::AppState {
         config: Arc::new(config),
         cluster_id: cluster_id.into(),
-        meta: Arc::new(meta),
+        meta,
+        controller: controller_trigger,
         cache,
         storage: storage.clone(),
         metrics: Arc::default(),
@@ -152,12 +200,10 @@ async fn retry<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T
 /// Refuses to start while another live broker holds this id at a different address; a
 /// registration at our own address is a previous run of this broker and is replaced.
 async fn wait_for_broker_id(
-    meta: &MetaStore,
     cache: &MetadataCache,
     registration: &BrokerRegistration,
     ttl: Duration,
 ) -> Result<(), String> {
-    let _ = meta;
     let deadline = tokio::time::Instant::now() + ttl * 2;
     loop {
         let view = cache.view();
@@ -189,8 +235,11 @@ async fn reconcile_loop(
         let view = cache.view();
         storage.reconcile(&view).await;
         reconciled.send_replace(view.revision);
+        // Also re-run every second: a role change that could not complete (etcd unreachable
+        // to confirm leadership, a leader not registered yet) is retried without a new event.
         tokio::select! {
             changed = changes.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = stop.changed() => return,
         }
     }
@@ -199,10 +248,12 @@ async fn reconcile_loop(
 /// Keeps the registration alive, registering again under a new lease when one is lost
 /// (etcd restarted, or this process was paused past the TTL). Returns the live lease on stop.
 async fn keep_registered(
-    meta: MetaStore,
+    meta: Arc<MetaStore>,
     registration: BrokerRegistration,
     ttl: Duration,
     mut lease: runnel_common::meta::store::LeaseHandle,
+    clock: Arc<LeaseClock>,
+    lease_id: watch::Sender<i64>,
     mut stop: watch::Receiver<bool>,
 ) -> Option<runnel_common::meta::store::LeaseHandle> {
     loop {
@@ -216,8 +267,12 @@ async fn keep_registered(
             if *stop.borrow() {
                 return None;
             }
-            match meta.register_broker(&registration, ttl).await {
+            match meta
+                .register_broker(&registration, ttl, clock.clone())
+                .await
+            {
                 Ok(fresh) => {
+                    lease_id.send_replace(fresh.lease_id);
                     lease = fresh;
                     tracing::info!("broker registered again");
                     break;

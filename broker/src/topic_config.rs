@@ -136,6 +136,15 @@ pub fn effective(defaults: &LogConfig, overrides: &BTreeMap<String, String>) -> 
     config
 }
 
+/// The topic's `min.insync.replicas` (1 when unset or unparsable).
+pub fn min_insync(overrides: &BTreeMap<String, String>) -> usize {
+    overrides
+        .get("min.insync.replicas")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -333,20 +333,29 @@ async fn given_a_broker_paused_past_its_lease_when_resumed_then_it_registers_aga
     cluster.broker(1).signal(libc::SIGSTOP).expect("stop");
     tokio::time::sleep(Duration::from_secs(4)).await;
     cluster.broker(1).signal(libc::SIGCONT).expect("cont");
-    let registered = eventually(Duration::from_secs(15), async || {
+    // Until it has a live lease again the broker refuses writes (its lease may have expired
+    // while it was paused); then it serves again.
+    let records_url = format!("{}/records", api.topic_url("paused"));
+    let served = eventually(Duration::from_secs(20), async || {
+        api.post_json(
+            &records_url,
+            &json!({"value": {"type": "STRING", "data": "after"}}),
+        )
+        .await
+        .0 == 200
+    })
+    .await;
+    assert!(
+        served,
+        "the broker did not serve writes again after its lease expired"
+    );
+    let registered = eventually(Duration::from_secs(5), async || {
         api.get(&format!("{}/v3/clusters", api.base)).await.1["data"][0]["brokers"][0]["broker_id"]
             == 1
     })
     .await;
-    assert!(
-        registered,
-        "the broker did not register again after its lease expired"
-    );
-    api.produce(
-        "paused",
-        json!({"value": {"type": "STRING", "data": "after"}}),
-    )
-    .await;
+    assert!(registered, "the broker is not registered");
     let records = api.read_all("paused", 0).await;
     assert_eq!(records.len(), 2);
+    assert_eq!(records[1]["value"]["data"], "after");
 }

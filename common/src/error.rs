@@ -53,6 +53,12 @@ pub enum ErrorCode {
     LeaderNotAvailable,
     /// The service is starting or shutting down.
     NotReady,
+    /// Fewer replicas are in sync than `min.insync.replicas`: an `acks=all` write is refused
+    /// before it is appended.
+    NotEnoughReplicas,
+    /// The write was appended by the leader but not confirmed by enough replicas in time; it
+    /// may still become committed. Retrying may duplicate it.
+    NotEnoughReplicasAfterAppend,
 }
 
 impl ErrorCode {
@@ -74,9 +80,11 @@ impl ErrorCode {
             | Self::InvalidRequest
             | Self::InvalidConfig => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal | Self::Storage => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::MetadataUnavailable | Self::LeaderNotAvailable | Self::NotReady => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::MetadataUnavailable
+            | Self::LeaderNotAvailable
+            | Self::NotReady
+            | Self::NotEnoughReplicas
+            | Self::NotEnoughReplicasAfterAppend => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -103,6 +111,8 @@ impl ErrorCode {
             Self::MetadataUnavailable => 50301,
             Self::LeaderNotAvailable => 50302,
             Self::NotReady => 50303,
+            Self::NotEnoughReplicas => 50304,
+            Self::NotEnoughReplicasAfterAppend => 50305,
         }
     }
 
@@ -110,12 +120,17 @@ impl ErrorCode {
     pub const fn retryable(self) -> bool {
         matches!(
             self,
-            Self::NotLeader | Self::MetadataUnavailable | Self::LeaderNotAvailable | Self::NotReady
+            Self::NotLeader
+                | Self::MetadataUnavailable
+                | Self::LeaderNotAvailable
+                | Self::NotReady
+                | Self::NotEnoughReplicas
+                | Self::NotEnoughReplicasAfterAppend
         )
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 22] = [
         Self::MalformedRequest,
         Self::InvalidParameter,
         Self::RouteNotFound,
@@ -136,6 +151,8 @@ impl ErrorCode {
         Self::MetadataUnavailable,
         Self::LeaderNotAvailable,
         Self::NotReady,
+        Self::NotEnoughReplicas,
+        Self::NotEnoughReplicasAfterAppend,
     ];
 }
 

@@ -45,6 +45,7 @@ fn cluster_data(state: &AppState, view: &ClusterView) -> ClusterData {
     ClusterData {
         kind: "KafkaCluster",
         cluster_id: state.cluster_id.to_string(),
+        controller_id: view.controller.as_ref().map(|(c, _)| c.broker_id),
         brokers: broker_data(view),
     }
 }
@@ -154,17 +155,14 @@ pub async fn create_topic(
             "partitions_count must be in [1, 100000], not {partitions}"
         )));
     }
-    let replication_factor = request.replication_factor.unwrap_or(1);
+    let replication_factor = request
+        .replication_factor
+        .unwrap_or(i64::from(state.config.default_replication_factor));
     let view = state.view();
     let brokers: Vec<u32> = view.brokers.keys().copied().collect();
     if replication_factor < 1 {
         return Err(BrokerError::InvalidRequest(format!(
             "replication_factor must be at least 1, not {replication_factor}"
-        )));
-    }
-    if replication_factor > 1 {
-        return Err(BrokerError::InvalidRequest(format!(
-            "replication_factor {replication_factor} is not supported: this version keeps one replica per partition"
         )));
     }
     if brokers.len() < replication_factor as usize {
@@ -193,21 +191,7 @@ pub async fn create_topic(
         replication_factor: replication_factor as u32,
         configs,
     };
-    // Spread leaders: partition p starts at a random broker offset plus p, as Kafka does.
-    let start = rand::random::<u32>() as usize;
-    let states: Vec<PartitionState> = (0..record.partitions as usize)
-        .map(|p| {
-            let replicas: Vec<u32> = (0..replication_factor as usize)
-                .map(|r| brokers[(start + p + r) % brokers.len()])
-                .collect();
-            PartitionState {
-                leader: replicas.first().copied(),
-                leader_epoch: 0,
-                isr: replicas.clone(),
-                replicas,
-            }
-        })
-        .collect();
+    let states = place_replicas(&brokers, 0, record.partitions, replication_factor as usize);
     let revision = state
         .meta
         .create_topic(&name, &record, &states)
@@ -261,6 +245,126 @@ pub async fn delete_topic(
     state.wait_applied(revision).await;
     tracing::info!(topic = %name, "deleted topic");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replica placement for partitions `first..first + count`: partition p's replicas are the
+/// brokers following a random start plus p, so leaders (the first replica) and followers
+/// spread evenly over the brokers, as Kafka places them.
+fn place_replicas(
+    brokers: &[u32],
+    first: u32,
+    count: u32,
+    replication_factor: usize,
+) -> Vec<PartitionState> {
+    let start = rand::random::<u32>() as usize;
+    (first..first + count)
+        .map(|p| {
+            let replicas: Vec<u32> = (0..replication_factor)
+                .map(|r| brokers[(start + p as usize + r) % brokers.len()])
+                .collect();
+            PartitionState {
+                leader: replicas.first().copied(),
+                leader_epoch: 0,
+                isr: replicas.clone(),
+                replicas,
+            }
+        })
+        .collect()
+}
+
+#[utoipa::path(patch, path = "/v3/clusters/{cluster_id}/topics/{topic}", tag = "admin",
+    params(("cluster_id" = String, Path), ("topic" = String, Path)),
+    request_body = UpdateTopicRequest,
+    responses((status = 200, body = TopicData), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn update_topic(
+    State(state): State<AppState>,
+    ApiPath((cluster_id, name)): ApiPath<(String, String)>,
+    ApiJson(request): ApiJson<UpdateTopicRequest>,
+) -> Result<Json<TopicData>, BrokerError> {
+    state.check_cluster(&cluster_id)?;
+    let view = state.view();
+    let topic = state.topic(&view, &name)?;
+    let current = topic.record.partitions;
+    let wanted = request.partitions_count;
+    if wanted < i64::from(current) || wanted > 100_000 {
+        return Err(BrokerError::InvalidRequest(format!(
+            "partitions_count can only grow, up to 100000: {name} has {current}, asked for {wanted}"
+        )));
+    }
+    if wanted > i64::from(current) {
+        let brokers: Vec<u32> = view.brokers.keys().copied().collect();
+        let replication_factor = topic.record.replication_factor as usize;
+        if brokers.len() < replication_factor {
+            return Err(BrokerError::InvalidRequest(format!(
+                "replication_factor {replication_factor} exceeds the {} live brokers",
+                brokers.len()
+            )));
+        }
+        let added = wanted as u32 - current;
+        let states = place_replicas(&brokers, current, added, replication_factor);
+        let mut record = topic.record.clone();
+        record.partitions = wanted as u32;
+        let revision = state
+            .meta
+            .add_partitions(&name, &record, topic.mod_revision, current, &states)
+            .await
+            .map_err(|e| match e {
+                runnel_common::meta::MetaError::Conflict { .. } => {
+                    BrokerError::MetadataUnavailable(format!(
+                        "topic '{name}' changed meanwhile; retry"
+                    ))
+                }
+                other => other.into(),
+            })?;
+        state.wait_applied(revision).await;
+        tracing::info!(topic = %name, from = current, to = wanted, "added partitions");
+    }
+    let view = state.view();
+    let topic = state.topic(&view, &name)?;
+    Ok(Json(topic_data(&state, &name, &topic)))
+}
+
+#[utoipa::path(post, path = "/v3/clusters/{cluster_id}/preferred-leader-election", tag = "admin",
+    params(("cluster_id" = String, Path)),
+    responses((status = 202, description = "the controller moves leadership to each partition's preferred (first) replica where it is in sync"),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn elect_preferred_leaders(
+    State(state): State<AppState>,
+    ApiPath(cluster_id): ApiPath<String>,
+) -> Result<StatusCode, BrokerError> {
+    state.check_cluster(&cluster_id)?;
+    let view = state.view();
+    let Some((controller, _)) = &view.controller else {
+        return Err(BrokerError::MetadataUnavailable(
+            "no controller is elected; retry".into(),
+        ));
+    };
+    let Some(url) = view
+        .brokers
+        .get(&controller.broker_id)
+        .map(|b| b.url.clone())
+    else {
+        return Err(BrokerError::MetadataUnavailable(
+            "the controller is not registered; retry".into(),
+        ));
+    };
+    let response = state
+        .http
+        .post(format!("{url}/internal/v1/controller/elect-preferred"))
+        .header(forward::FORWARDED_HEADER, state.broker_id().to_string())
+        .send()
+        .await
+        .map_err(|e| {
+            BrokerError::MetadataUnavailable(format!("controller at {url} is unreachable: {e}"))
+        })?;
+    if response.status().as_u16() != 202 {
+        return Err(BrokerError::MetadataUnavailable(format!(
+            "controller at {url} answered {}; retry",
+            response.status()
+        )));
+    }
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// Describes one partition; offsets come from the leader (asked over HTTP if remote).

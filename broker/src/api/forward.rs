@@ -98,11 +98,13 @@ pub async fn append_remote(
     topic: &str,
     partition: u32,
     batch: Vec<u8>,
+    acks: super::append::Acks,
 ) -> Result<AppendResult, BrokerError> {
     let response = state
         .http
         .post(format!(
-            "{url}/internal/v1/topics/{topic}/partitions/{partition}/append"
+            "{url}/internal/v1/topics/{topic}/partitions/{partition}/append?acks={}",
+            acks.as_query()
         ))
         .header(FORWARDED_HEADER, state.broker_id().to_string())
         .header(
@@ -125,12 +127,30 @@ pub async fn append_remote(
     let message = serde_json::from_slice::<runnel_common::error::ErrorBody>(&bytes)
         .map(|b| b.message)
         .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
-    Err(match status.as_u16() {
-        421 | 503 => BrokerError::LeaderNotAvailable {
+    let code = serde_json::from_slice::<runnel_common::error::ErrorBody>(&bytes)
+        .map(|b| b.error_code)
+        .unwrap_or(0);
+    // Relay the leader's verdict under the same code, so the producer learns whether the
+    // write may have been appended (50305) or surely was not (everything else).
+    Err(match code {
+        50304 => BrokerError::NotEnoughReplicas {
             topic: topic.to_string(),
             partition,
+            isr: 0,
+            min_insync: 0,
         },
-        413 | 422 => BrokerError::InvalidRequest(message),
-        _ => BrokerError::Storage(format!("leader at {url} failed: {message}")),
+        50305 => BrokerError::NotEnoughReplicasAfterAppend {
+            topic: topic.to_string(),
+            partition,
+            reason: message,
+        },
+        _ => match status.as_u16() {
+            421 | 503 => BrokerError::LeaderNotAvailable {
+                topic: topic.to_string(),
+                partition,
+            },
+            413 | 422 => BrokerError::InvalidRequest(message),
+            _ => BrokerError::Storage(format!("leader at {url} failed: {message}")),
+        },
     })
 }

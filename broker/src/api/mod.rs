@@ -4,6 +4,7 @@
 //! API boundary: this is the only module besides `error` that knows axum.
 
 mod admin;
+mod append;
 mod extract;
 mod forward;
 mod internal;
@@ -43,7 +44,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v3/clusters/{cluster_id}/topics/{topic}",
-            get(admin::get_topic).delete(admin::delete_topic),
+            get(admin::get_topic)
+                .delete(admin::delete_topic)
+                .patch(admin::update_topic),
+        )
+        .route(
+            "/v3/clusters/{cluster_id}/preferred-leader-election",
+            post(admin::elect_preferred_leaders),
         )
         .route(
             "/v3/clusters/{cluster_id}/topics/{topic}/partitions",
@@ -88,6 +95,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/internal/v1/topics/{topic}/partitions/{partition}/append",
             post(internal::append_batch),
+        )
+        .route(
+            "/internal/v1/topics/{topic}/partitions/{partition}/replicate",
+            get(internal::replicate),
+        )
+        .route(
+            "/internal/v1/topics/{topic}/partitions/{partition}/epoch-end",
+            get(internal::epoch_end),
+        )
+        .route(
+            "/internal/v1/controller/elect-preferred",
+            post(internal::elect_preferred),
         )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

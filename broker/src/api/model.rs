@@ -13,6 +13,8 @@ pub struct ClusterList {
 pub struct ClusterData {
     pub kind: &'static str,
     pub cluster_id: String,
+    /// The broker currently elected controller; null during an election.
+    pub controller_id: Option<u32>,
     pub brokers: Vec<BrokerData>,
 }
 
@@ -47,6 +49,13 @@ pub struct CreateTopicRequest {
     pub replication_factor: Option<i64>,
     #[serde(default)]
     pub configs: Vec<ConfigEntry>,
+}
+
+/// `PATCH` body of a topic: grow its partition count (partitions can only be added).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTopicRequest {
+    pub partitions_count: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -14,6 +14,7 @@ use runnel_common::partitioner;
 use runnel_common::time::{iso8601, now_ms};
 use serde::Deserialize;
 
+use super::append::{self, Acks};
 use super::extract::{ApiPath, ApiQuery, RawBody, media_type};
 use super::forward;
 use super::model::*;
@@ -26,18 +27,10 @@ use crate::topic_config;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ProduceQuery {
-    /// `0`, `1`, `all` or `-1`. With one replica per partition every setting waits for the
-    /// leader's append (and fsync when `flush.messages` asks for it).
+    /// `all` or `-1` (default): acknowledged once every in-sync replica has the write (and at
+    /// least `min.insync.replicas` are in sync); `1`: once the leader has it; `0`: the same
+    /// as `1` over HTTP.
     pub acks: Option<String>,
-}
-
-fn check_acks(query: &ProduceQuery) -> Result<(), BrokerError> {
-    match query.acks.as_deref() {
-        None | Some("0" | "1" | "all" | "-1") => Ok(()),
-        Some(other) => Err(BrokerError::InvalidParameter(format!(
-            "acks must be 0, 1, all or -1, not {other:?}"
-        ))),
-    }
 }
 
 /// Where one record landed.
@@ -129,6 +122,7 @@ async fn append_groups(
     topic: &TopicView,
     groups: BTreeMap<u32, Vec<(usize, NewRecord<'_>)>>,
     forwarded: bool,
+    acks: Acks,
 ) -> Vec<(usize, Result<Placed, BrokerError>)> {
     let config = topic_config::effective(state.storage.defaults(), &topic.record.configs);
     let mut out = Vec::new();
@@ -148,6 +142,13 @@ async fn append_groups(
                 continue;
             }
         };
+        // The epoch the request was routed by: an append is refused if this broker's replica
+        // is not leader at exactly that epoch.
+        let epoch = topic
+            .partitions
+            .get(&partition)
+            .map_or(0, |s| s.leader_epoch);
+        let mut last_offset = None;
         for chunk in chunk_batches(records, config.max_message_bytes) {
             let now = now_ms();
             let log_append_time =
@@ -157,12 +158,14 @@ async fn append_groups(
                 log_append_time,
             );
             let appended = match &leadership {
-                Leadership::Local(local) => local
-                    .append(&mut encoded, now)
-                    .map(|info| (info.base_offset, info.max_timestamp))
-                    .map_err(|e| BrokerError::from_log(name, partition, e)),
+                Leadership::Local(local) => {
+                    append::append_local(state, local, epoch, &mut encoded, acks, now).map(|info| {
+                        last_offset = Some(info.last_offset);
+                        (info.base_offset, info.max_timestamp)
+                    })
+                }
                 Leadership::Remote { url, .. } => {
-                    forward::append_remote(state, url, name, partition, encoded)
+                    forward::append_remote(state, url, name, partition, encoded, acks)
                         .await
                         .map(|r| (r.base_offset, r.max_timestamp))
                 }
@@ -191,16 +194,19 @@ async fn append_groups(
                 }
             }
         }
-        if let Leadership::Local(local) = leadership {
-            pending_flushes.push((local, indices));
+        if let (Leadership::Local(local), Some(last_offset)) = (leadership, last_offset) {
+            pending_flushes.push((local, epoch, last_offset, indices));
         }
     }
-    // Wait for durability of every touched partition together (the flusher groups them).
+    // Wait for durability and replication of every touched partition together (the flusher
+    // groups their fsyncs; followers fetch them in parallel).
     let flushes = pending_flushes
         .iter()
-        .map(|(local, _)| state.storage.flush_if_due(local));
+        .map(|(local, epoch, last_offset, _)| {
+            append::confirm(state, local, *epoch, *last_offset, acks)
+        });
     let results = futures_util::future::join_all(flushes).await;
-    for ((_, indices), result) in pending_flushes.iter().zip(results) {
+    for ((_, _, _, indices), result) in pending_flushes.iter().zip(results) {
         if let Err(error) = result {
             for entry in out.iter_mut().filter(|(i, _)| indices.contains(i)) {
                 entry.1 = Err(error.clone());
@@ -217,11 +223,12 @@ async fn append(
     name: &str,
     records: Vec<(usize, ProduceRecord<'_>)>,
     forwarded: bool,
+    acks: Acks,
 ) -> Result<Vec<(usize, Result<Placed, BrokerError>)>, BrokerError> {
     let view = state.view();
     let topic = state.topic(&view, name)?;
     let (groups, errors) = assign_partitions(state, name, &topic, records);
-    let mut results = append_groups(state, &view, name, &topic, groups, forwarded).await;
+    let mut results = append_groups(state, &view, name, &topic, groups, forwarded, acks).await;
     results.extend(errors.into_iter().map(|(i, e)| (i, Err(e))));
     results.sort_by_key(|(i, _)| *i);
     Ok(results)
@@ -242,7 +249,7 @@ pub async fn produce_v3(
     RawBody(body): RawBody,
 ) -> Result<Response, BrokerError> {
     state.check_cluster(&cluster_id)?;
-    check_acks(&query)?;
+    let acks = Acks::parse(query.acks.as_deref())?;
     super::extract::check_content_type(&headers, &["application/json"], true)?;
     let view = state.view();
     state.topic(&view, &name)?;
@@ -267,7 +274,14 @@ pub async fn produce_v3(
             }
         }
     }
-    let mut results = append(&state, &name, records, forward::was_forwarded(&headers)).await?;
+    let mut results = append(
+        &state,
+        &name,
+        records,
+        forward::was_forwarded(&headers),
+        acks,
+    )
+    .await?;
     results.extend(failures);
     results.sort_by_key(|(i, _)| *i);
     let render = |index: usize, result: Result<Placed, BrokerError>| -> (StatusCode, Vec<u8>) {
@@ -344,7 +358,7 @@ pub async fn produce_v2(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, BrokerError> {
-    check_acks(&query)?;
+    let acks = Acks::parse(query.acks.as_deref())?;
     let form = match media_type(&headers).as_deref() {
         Some("application/vnd.kafka.json.v2+json" | "application/json") => Some(Embedded::Json),
         Some("application/vnd.kafka.binary.v2+json") => Some(Embedded::Binary),
@@ -361,7 +375,7 @@ pub async fn produce_v2(
     let forwarded = forward::was_forwarded(&headers);
     let now = now_ms();
     let Some(embedded) = form else {
-        return produce_ndjson(&state, &name, &body, now, forwarded).await;
+        return produce_ndjson(&state, &name, &body, now, forwarded, acks).await;
     };
     let records = produce::parse_v2(&body, embedded, now)?;
     let results = append(
@@ -369,6 +383,7 @@ pub async fn produce_v2(
         &name,
         records.into_iter().enumerate().collect(),
         forwarded,
+        acks,
     )
     .await?;
     let offsets = results
@@ -406,6 +421,7 @@ async fn produce_ndjson(
     body: &[u8],
     now: i64,
     forwarded: bool,
+    acks: Acks,
 ) -> Result<Response, BrokerError> {
     let records = produce::parse_ndjson(body, now)?;
     let view = state.view();
@@ -425,7 +441,7 @@ async fn produce_ndjson(
         });
     }
     let counts: BTreeMap<u32, usize> = groups.iter().map(|(p, r)| (*p, r.len())).collect();
-    let results = append_groups(state, &view, name, &topic, groups, forwarded).await;
+    let results = append_groups(state, &view, name, &topic, groups, forwarded, acks).await;
     let mut per_partition: BTreeMap<u32, BatchPartitionResult> = BTreeMap::new();
     for (_, result) in results {
         match result {

@@ -19,6 +19,8 @@ pub struct AppState {
     pub config: Arc<BrokerConfig>,
     pub cluster_id: Arc<str>,
     pub meta: Arc<MetaStore>,
+    /// Wakes this broker's controller loop (it acts only if this broker is the controller).
+    pub controller: crate::controller::ControllerTrigger,
     pub cache: MetadataCache,
     pub storage: Arc<Storage>,
     pub metrics: Arc<Metrics>,

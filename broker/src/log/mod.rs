@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod epochs;
 pub mod index;
 pub mod partition_log;
 pub mod segment;

@@ -13,9 +13,11 @@ use std::sync::Arc;
 
 use super::batch::{self, BatchHeader};
 use super::config::LogConfig;
+use super::epochs::EpochCache;
 use super::segment::{self, Segment};
 
 const RECOVERY_POINT_FILE: &str = "recovery-point";
+const HIGH_WATERMARK_FILE: &str = "high-watermark";
 
 /// Errors of the log.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +81,9 @@ pub struct PartitionLog {
     rolled_unsynced: Vec<Arc<File>>,
     /// Wall-clock ms of the oldest append not yet fsynced.
     oldest_unflushed_ms: Option<i64>,
+    epochs: EpochCache,
+    /// The high watermark read back from the last checkpoint (at most the log end).
+    checkpointed_high_watermark: i64,
 }
 
 impl PartitionLog {
@@ -151,8 +156,28 @@ impl PartitionLog {
             recovery_point: 0,
             rolled_unsynced: Vec::new(),
             oldest_unflushed_ms: None,
+            epochs: EpochCache::empty(dir),
+            checkpointed_high_watermark: 0,
         };
         log.recovery_point = recovery_point.min(log.log_end_offset());
+        log.checkpointed_high_watermark = std::fs::read_to_string(dir.join(HIGH_WATERMARK_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .unwrap_or(0)
+            .clamp(log.log_start_offset(), log.log_end_offset());
+        log.epochs = match EpochCache::load(dir) {
+            Some(mut cache) => {
+                if cache.truncate_from(log.log_end_offset()) {
+                    cache.persist()?;
+                }
+                cache
+            }
+            None => {
+                let cache = log.rebuild_epochs()?;
+                cache.persist()?;
+                cache
+            }
+        };
         if report.truncated_bytes > 0 || report.deleted_segments > 0 {
             tracing::warn!(dir = %dir.display(), ?report, "recovered a torn or corrupt log tail");
         }
@@ -227,11 +252,34 @@ impl PartitionLog {
     ) -> Result<AppendInfo, LogError> {
         let base_offset = self.log_end_offset();
         batch::stamp(batch, base_offset, leader_epoch);
+        self.append_stamped(batch, now_ms)
+    }
+
+    /// Appends a batch that already carries its offsets and leader epoch (a follower copying
+    /// its leader's log). Its base offset must be the log end offset.
+    ///
+    /// # Errors
+    /// [`LogError::InvalidBatch`] when the batch is corrupt or not contiguous; I/O errors.
+    pub fn append_replicated(&mut self, batch: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
+        let header = batch::check(batch)?;
+        if header.base_offset != self.log_end_offset() || header.size != batch.len() {
+            return Err(LogError::InvalidBatch(batch::BatchError::Record(
+                "replicated batch does not start at the log end",
+            )));
+        }
+        self.append_stamped(batch, now_ms)
+    }
+
+    fn append_stamped(&mut self, batch: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
         let header = BatchHeader::parse(batch)?;
+        let base_offset = header.base_offset;
         self.maybe_roll(batch.len() as u64, header.last_offset_delta, now_ms)?;
         let interval = self.config.index_interval_bytes;
         self.active_mut().append(&header, batch, interval, now_ms)?;
         self.oldest_unflushed_ms.get_or_insert(now_ms);
+        if self.epochs.assign(header.leader_epoch, base_offset) {
+            self.epochs.persist()?;
+        }
         Ok(AppendInfo {
             base_offset,
             last_offset: header.last_offset(),
@@ -349,15 +397,63 @@ impl PartitionLog {
         }
     }
 
-    /// Persists the recovery point so the next open validates only what follows it.
+    /// Persists the recovery point (so the next open validates only what follows it) and the
+    /// high watermark (so a restarted replica does not expose records never committed).
     ///
     /// # Errors
-    /// I/O errors writing the checkpoint.
-    pub fn checkpoint(&self) -> io::Result<()> {
+    /// I/O errors writing the checkpoints.
+    pub fn checkpoint(&self, high_watermark: i64) -> io::Result<()> {
         segment::write_atomically(
             &self.dir.join(RECOVERY_POINT_FILE),
             self.recovery_point.to_string().as_bytes(),
+        )?;
+        segment::write_atomically(
+            &self.dir.join(HIGH_WATERMARK_FILE),
+            high_watermark.to_string().as_bytes(),
         )
+    }
+
+    /// The high watermark of the last checkpoint, clamped to the log.
+    pub fn checkpointed_high_watermark(&self) -> i64 {
+        self.checkpointed_high_watermark
+    }
+
+    /// The latest leader epoch and its start offset.
+    pub fn latest_epoch(&self) -> Option<(i32, i64)> {
+        self.epochs.latest()
+    }
+
+    /// Records that a new leader epoch starts at the log end (this replica became leader).
+    ///
+    /// # Errors
+    /// I/O errors persisting the epoch cache.
+    pub fn begin_epoch(&mut self, epoch: i32) -> io::Result<()> {
+        let start = self.log_end_offset();
+        if self.epochs.assign(epoch, start) {
+            self.epochs.persist()?;
+        }
+        Ok(())
+    }
+
+    /// Where `epoch` ends in this log (see [`EpochCache::end_offset_for`]).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
+        self.epochs.end_offset_for(epoch, self.log_end_offset())
+    }
+
+    /// Rebuilds the epoch cache from the leader epochs stamped in the batches.
+    fn rebuild_epochs(&self) -> io::Result<EpochCache> {
+        let mut cache = EpochCache::empty(&self.dir);
+        for segment in self.segments.values() {
+            let file = segment.file();
+            let mut window = Window::new(&file, segment.size());
+            let mut position = 0;
+            while position < segment.size() {
+                let header = window.header_at(position)?;
+                cache.assign(header.leader_epoch, header.base_offset);
+                position += header.size as u64;
+            }
+        }
+        Ok(cache)
     }
 
     /// Removes rolled segments that retention no longer keeps and returns them; the caller
@@ -381,6 +477,10 @@ impl PartitionLog {
             };
             total -= segment.size() as i64;
             expired.push(segment);
+        }
+        if !expired.is_empty() && self.epochs.truncate_before(self.log_start_offset()) {
+            // A stale cache only keeps an extra epoch entry; it is rewritten on the next change.
+            let _ = self.epochs.persist();
         }
         expired
     }
@@ -422,7 +522,34 @@ impl PartitionLog {
             removed += active.truncate_to_offset(offset)?;
         }
         self.recovery_point = self.recovery_point.min(self.log_end_offset());
+        self.checkpointed_high_watermark =
+            self.checkpointed_high_watermark.min(self.log_end_offset());
+        if self.epochs.truncate_from(self.log_end_offset()) {
+            self.epochs.persist()?;
+        }
         Ok(removed)
+    }
+
+    /// Deletes every segment and restarts the log, empty, at `offset` (a follower whose leader
+    /// no longer has what it would fetch next).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn reset_to(&mut self, offset: i64) -> io::Result<()> {
+        let fresh_base = offset.max(0);
+        let old: Vec<i64> = self.segments.keys().copied().collect();
+        for base in old {
+            if let Some(segment) = self.segments.remove(&base) {
+                segment.delete_files();
+            }
+        }
+        self.segments
+            .insert(fresh_base, Segment::create(&self.dir, fresh_base)?);
+        self.recovery_point = fresh_base;
+        self.checkpointed_high_watermark = fresh_base;
+        self.rolled_unsynced.clear();
+        self.epochs = EpochCache::empty(&self.dir);
+        self.epochs.persist()
     }
 
     /// Checks every batch of every segment (CRC, order, contiguity). For tests and tools.
@@ -653,7 +780,7 @@ mod tests {
             }
             let targets = log.sync_targets();
             log.mark_flushed(targets.upto);
-            log.checkpoint().expect("checkpoint");
+            log.checkpoint(0).expect("checkpoint");
         }
         let (mut log, report) = PartitionLog::open(dir.path(), config(300)).expect("reopen");
         assert_eq!(report.truncated_bytes, 0);
@@ -726,7 +853,7 @@ mod tests {
             }
             let targets = log.sync_targets();
             log.mark_flushed(targets.upto);
-            log.checkpoint().expect("checkpoint");
+            log.checkpoint(0).expect("checkpoint");
         }
         let mut indexes: Vec<_> = std::fs::read_dir(dir.path())
             .expect("list")

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::BrokerError;
 use crate::log::{LogConfig, PartitionLog};
+use crate::replication::Replicator;
 use crate::topic_config;
 pub use flusher::Flusher;
 pub use partition::{Offsets, Partition};
@@ -47,6 +48,7 @@ pub struct Storage {
     defaults: LogConfig,
     partitions: RwLock<HashMap<PartitionKey, Arc<Partition>>>,
     flusher: Flusher,
+    replicator: Arc<Replicator>,
 }
 
 impl Storage {
@@ -59,6 +61,7 @@ impl Storage {
         cluster_id: &str,
         broker_id: u32,
         defaults: LogConfig,
+        replicator: Arc<Replicator>,
     ) -> Result<Self, String> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
@@ -92,12 +95,17 @@ impl Storage {
             broker_id,
             defaults,
             partitions: RwLock::new(HashMap::new()),
-            flusher: Flusher::start(),
+            flusher: replicator.flusher.clone(),
+            replicator,
         })
     }
 
     pub fn defaults(&self) -> &LogConfig {
         &self.defaults
+    }
+
+    pub fn replicator(&self) -> &Arc<Replicator> {
+        &self.replicator
     }
 
     /// The hosted replica of `topic`-`partition`, if any.
@@ -144,6 +152,7 @@ impl Storage {
                 }
             }
         }
+        let wanted: Vec<PartitionKey> = desired.keys().cloned().collect();
         let current: Vec<(PartitionKey, Arc<Partition>)> = {
             let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
             map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
@@ -156,6 +165,7 @@ impl Storage {
                     }
                 }
                 _ => {
+                    partition.go_offline(None);
                     self.partitions
                         .write()
                         .unwrap_or_else(|p| p.into_inner())
@@ -188,6 +198,22 @@ impl Storage {
                 }
                 Err(error) => tracing::error!(%error, "partition open task failed"),
             }
+        }
+        for (name, index) in wanted {
+            let (Some(partition), Some(topic)) = (self.get(&name, index), view.topics.get(&name))
+            else {
+                continue;
+            };
+            let (Some(state), Some(&revision)) = (
+                topic.partitions.get(&index),
+                topic.partition_revisions.get(&index),
+            ) else {
+                continue;
+            };
+            let min_insync = topic_config::min_insync(&topic.record.configs);
+            self.replicator
+                .apply(&partition, state, revision, min_insync, view)
+                .await;
         }
     }
 
@@ -240,6 +266,7 @@ impl Storage {
                         storage.flusher.request(partition);
                     }
                 }
+                storage.replicator.maintain_isr(&storage.all()).await;
                 if last_checkpoint.elapsed() >= Duration::from_secs(10) {
                     last_checkpoint = tokio::time::Instant::now();
                     storage.checkpoint_all().await;
@@ -288,7 +315,8 @@ impl Storage {
         let partitions = self.all();
         let _ = tokio::task::spawn_blocking(move || {
             for partition in partitions {
-                if let Err(error) = partition.with_log(|log| log.checkpoint()) {
+                let high_watermark = partition.high_watermark();
+                if let Err(error) = partition.with_log(|log| log.checkpoint(high_watermark)) {
                     tracing::warn!(topic = %partition.topic, partition = partition.partition, %error, "recovery point checkpoint failed");
                 }
             }

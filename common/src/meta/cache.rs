@@ -12,7 +12,7 @@ use etcd_client::{EventType, WatchOptions};
 use tokio::sync::watch;
 
 use super::keys::KeyKind;
-use super::model::{BrokerRegistration, PartitionState, TopicRecord};
+use super::model::{BrokerRegistration, ControllerRecord, PartitionState, TopicRecord};
 use super::store::{MetaError, MetaStore};
 
 /// One topic with its partitions, as last seen.
@@ -23,6 +23,8 @@ pub struct TopicView {
     pub mod_revision: i64,
     /// Partition states by partition id; a partition key not yet seen is absent.
     pub partitions: BTreeMap<u32, PartitionState>,
+    /// etcd mod revision of each partition key, for compare-and-swap updates.
+    pub partition_revisions: BTreeMap<u32, i64>,
 }
 
 /// Everything the cluster knows, at one etcd revision.
@@ -30,16 +32,22 @@ pub struct TopicView {
 pub struct ClusterView {
     pub revision: i64,
     pub cluster_id: Option<String>,
+    /// The elected controller and its epoch (the create revision of its key).
+    pub controller: Option<(ControllerRecord, i64)>,
     pub brokers: BTreeMap<u32, BrokerRegistration>,
     pub topics: BTreeMap<String, TopicView>,
 }
 
 impl ClusterView {
-    fn apply_put(&mut self, kind: KeyKind, value: &[u8], mod_revision: i64) {
+    fn apply_put(&mut self, kind: KeyKind, value: &[u8], mod_revision: i64, create_revision: i64) {
         match kind {
             KeyKind::ClusterId => {
                 self.cluster_id = Some(String::from_utf8_lossy(value).into_owned());
             }
+            KeyKind::Controller => match serde_json::from_slice(value) {
+                Ok(record) => self.controller = Some((record, create_revision)),
+                Err(error) => tracing::warn!(%error, "ignoring undecodable controller record"),
+            },
             KeyKind::Broker(id) => match serde_json::from_slice(value) {
                 Ok(registration) => {
                     self.brokers.insert(id, registration);
@@ -52,10 +60,12 @@ impl ClusterView {
                         record: record.clone(),
                         mod_revision,
                         partitions: BTreeMap::new(),
+                        partition_revisions: BTreeMap::new(),
                     });
                     // A new incarnation of the topic drops the old partitions.
                     if entry.record.topic_id != record.topic_id {
                         entry.partitions.clear();
+                        entry.partition_revisions.clear();
                     }
                     entry.record = record;
                     entry.mod_revision = mod_revision;
@@ -67,6 +77,7 @@ impl ClusterView {
                     Ok(state) => {
                         if let Some(topic) = self.topics.get_mut(&name) {
                             topic.partitions.insert(partition, state);
+                            topic.partition_revisions.insert(partition, mod_revision);
                         }
                     }
                     Err(error) => {
@@ -80,6 +91,7 @@ impl ClusterView {
     fn apply_delete(&mut self, kind: KeyKind) {
         match kind {
             KeyKind::ClusterId => self.cluster_id = None,
+            KeyKind::Controller => self.controller = None,
             KeyKind::Broker(id) => {
                 self.brokers.remove(&id);
             }
@@ -89,6 +101,7 @@ impl ClusterView {
             KeyKind::Partition(name, partition) => {
                 if let Some(topic) = self.topics.get_mut(&name) {
                     topic.partitions.remove(&partition);
+                    topic.partition_revisions.remove(&partition);
                 }
             }
         }
@@ -150,15 +163,17 @@ async fn list(store: &MetaStore) -> Result<ClusterView, MetaError> {
     };
     // Topics before partitions, whatever order etcd returned them in.
     let mut partitions = Vec::new();
-    for (key, value, mod_revision) in kvs {
+    for (key, value, mod_revision, create_revision) in kvs {
         match store.keys().parse(&key) {
-            Some(kind @ KeyKind::Partition(..)) => partitions.push((kind, value, mod_revision)),
-            Some(kind) => view.apply_put(kind, &value, mod_revision),
+            Some(kind @ KeyKind::Partition(..)) => {
+                partitions.push((kind, value, mod_revision, create_revision))
+            }
+            Some(kind) => view.apply_put(kind, &value, mod_revision, create_revision),
             None => {}
         }
     }
-    for (kind, value, mod_revision) in partitions {
-        view.apply_put(kind, &value, mod_revision);
+    for (kind, value, mod_revision, create_revision) in partitions {
+        view.apply_put(kind, &value, mod_revision, create_revision);
     }
     Ok(view)
 }
@@ -242,7 +257,9 @@ async fn watch_loop(
                     continue;
                 };
                 match event.event_type() {
-                    EventType::Put => next.apply_put(kind, kv.value(), kv.mod_revision()),
+                    EventType::Put => {
+                        next.apply_put(kind, kv.value(), kv.mod_revision(), kv.create_revision())
+                    }
                     EventType::Delete => next.apply_delete(kind),
                 }
             }

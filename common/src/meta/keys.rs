@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! {prefix}/cluster-id                      the cluster's id, written once
+//! {prefix}/controller                      {"broker_id"} of the elected controller, under its lease
 //! {prefix}/brokers/{id:010}                BrokerRegistration, under the broker's lease
 //! {prefix}/topics/{topic}                  TopicRecord
 //! {prefix}/partitions/{topic}/{p:010}      PartitionState
@@ -18,6 +19,7 @@ pub struct Keys {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyKind {
     ClusterId,
+    Controller,
     Broker(u32),
     Topic(String),
     Partition(String, u32),
@@ -37,6 +39,10 @@ impl Keys {
 
     pub fn cluster_id(&self) -> String {
         format!("{}/cluster-id", self.prefix)
+    }
+
+    pub fn controller(&self) -> String {
+        format!("{}/controller", self.prefix)
     }
 
     pub fn broker(&self, id: u32) -> String {
@@ -61,6 +67,9 @@ impl Keys {
         let rest = key.strip_prefix(&self.prefix)?.strip_prefix('/')?;
         if rest == "cluster-id" {
             return Some(KeyKind::ClusterId);
+        }
+        if rest == "controller" {
+            return Some(KeyKind::Controller);
         }
         if let Some(id) = rest.strip_prefix("brokers/") {
             return id.parse().ok().map(KeyKind::Broker);
@@ -88,6 +97,7 @@ mod tests {
         let keys = Keys::new("/runnel/test/");
         assert_eq!(keys.parse(&keys.cluster_id()), Some(KeyKind::ClusterId));
         assert_eq!(keys.parse(&keys.broker(7)), Some(KeyKind::Broker(7)));
+        assert_eq!(keys.parse(&keys.controller()), Some(KeyKind::Controller));
         assert_eq!(
             keys.parse(&keys.topic("a.b-c")),
             Some(KeyKind::Topic("a.b-c".into()))

@@ -12,5 +12,5 @@ pub mod store;
 
 pub use cache::{ClusterView, MetadataCache, TopicView};
 pub use keys::Keys;
-pub use model::{BrokerRegistration, PartitionState, TopicRecord};
-pub use store::{MetaError, MetaStore};
+pub use model::{BrokerRegistration, ControllerRecord, PartitionState, TopicRecord};
+pub use store::{LeaseClock, MetaError, MetaStore};

@@ -12,6 +12,16 @@ pub struct BrokerRegistration {
     pub url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rack: Option<String>,
+    /// Random per process start: a changed incarnation means the broker restarted (and may
+    /// have lost unsynced bytes), so the controller takes it out of in-sync sets.
+    #[serde(default)]
+    pub incarnation: String,
+}
+
+/// The elected controller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControllerRecord {
+    pub broker_id: u32,
 }
 
 /// A topic: its shape and its configuration overrides (defaults are the brokers').

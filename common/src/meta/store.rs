@@ -33,6 +33,46 @@ impl From<etcd_client::Error> for MetaError {
     }
 }
 
+/// How long this process may assume its lease is alive, by its own monotonic clock.
+///
+/// The deadline is counted from *before* each keep-alive was sent, plus the TTL the server
+/// granted, so it is never later than the server's own expiry: a process paused (SIGSTOP,
+/// swapped, starved) past it learns that it may have lost its lease before it acts on a stale
+/// belief that it leads anything.
+#[derive(Debug)]
+pub struct LeaseClock {
+    base: std::time::Instant,
+    deadline_nanos: std::sync::atomic::AtomicU64,
+}
+
+impl Default for LeaseClock {
+    fn default() -> Self {
+        Self {
+            base: std::time::Instant::now(),
+            deadline_nanos: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl LeaseClock {
+    /// Records a renewal: a keep-alive sent at `sent_at` was granted `ttl`.
+    pub fn renewed(&self, sent_at: std::time::Instant, ttl: Duration) {
+        let deadline = sent_at.saturating_duration_since(self.base) + ttl;
+        self.deadline_nanos.fetch_max(
+            deadline.as_nanos() as u64,
+            std::sync::atomic::Ordering::AcqRel,
+        );
+    }
+
+    /// Whether the lease is certainly still alive now.
+    pub fn is_valid(&self) -> bool {
+        let now = self.base.elapsed().as_nanos() as u64;
+        now < self
+            .deadline_nanos
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
 /// A connected metadata store for one cluster prefix. Cheap to clone.
 #[derive(Clone)]
 pub struct MetaStore {
@@ -105,10 +145,13 @@ impl MetaStore {
         &self,
         registration: &BrokerRegistration,
         ttl: Duration,
+        clock: std::sync::Arc<LeaseClock>,
     ) -> Result<LeaseHandle, MetaError> {
         let mut client = self.client.clone();
         let ttl_secs = i64::try_from(ttl.as_secs().max(2)).unwrap_or(10);
+        let granted_at = std::time::Instant::now();
         let lease = client.lease_grant(ttl_secs, None).await?;
+        clock.renewed(granted_at, Duration::from_secs(lease.ttl().max(0) as u64));
         let lease_id = lease.id();
         let value = serde_json::to_vec(registration).map_err(|e| MetaError::Corrupt {
             key: self.keys.broker(registration.broker_id),
@@ -128,11 +171,17 @@ impl MetaStore {
             let mut ticker = tokio::time::interval(interval);
             loop {
                 ticker.tick().await;
-                let renewed = match keeper.keep_alive().await {
-                    Ok(()) => matches!(responses.message().await, Ok(Some(r)) if r.ttl() > 0),
-                    Err(_) => false,
+                let sent_at = std::time::Instant::now();
+                let granted = match keeper.keep_alive().await {
+                    Ok(()) => match responses.message().await {
+                        Ok(Some(r)) if r.ttl() > 0 => Some(r.ttl()),
+                        _ => None,
+                    },
+                    Err(_) => None,
                 };
-                if !renewed {
+                if let Some(ttl) = granted {
+                    clock.renewed(sent_at, Duration::from_secs(ttl as u64));
+                } else {
                     tracing::warn!(lease_id, "broker lease lost");
                     let _ = alive_tx.send(false);
                     return;
@@ -226,11 +275,121 @@ impl MetaStore {
         Ok(response.header().map(|h| h.revision()).unwrap_or(0))
     }
 
+    /// Tries to become the controller under `lease_id`. Returns the controller epoch (the
+    /// revision that created the controller key) when this broker won, `None` when another
+    /// controller exists.
+    ///
+    /// # Errors
+    /// [`MetaError::Unavailable`] when etcd fails.
+    pub async fn try_become_controller(
+        &self,
+        broker_id: u32,
+        lease_id: i64,
+    ) -> Result<Option<i64>, MetaError> {
+        let key = self.keys.controller();
+        let value = serde_json::json!({ "broker_id": broker_id }).to_string();
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(
+                key,
+                value,
+                Some(etcd_client::PutOptions::new().with_lease(lease_id)),
+            )]);
+        let response = self.client.clone().txn(txn).await?;
+        if !response.succeeded() {
+            return Ok(None);
+        }
+        Ok(Some(response.header().map(|h| h.revision()).unwrap_or(0)))
+    }
+
+    /// Writes a partition state if the partition key still has `mod_revision` and, when
+    /// `controller_epoch` is given, this is still the controller of that epoch (its key still
+    /// has that create revision): a paused ex-controller cannot overwrite a newer decision.
+    ///
+    /// # Errors
+    /// [`MetaError::Conflict`] when either check fails.
+    pub async fn update_partition(
+        &self,
+        topic: &str,
+        partition: u32,
+        state: &PartitionState,
+        mod_revision: i64,
+        controller_epoch: Option<i64>,
+    ) -> Result<i64, MetaError> {
+        let key = self.keys.partition(topic, partition);
+        let mut compares = vec![Compare::mod_revision(
+            key.clone(),
+            CompareOp::Equal,
+            mod_revision,
+        )];
+        if let Some(epoch) = controller_epoch {
+            compares.push(Compare::create_revision(
+                self.keys.controller(),
+                CompareOp::Equal,
+                epoch,
+            ));
+        }
+        let txn = Txn::new().when(compares).and_then([TxnOp::put(
+            key.clone(),
+            encode(&key, state)?,
+            None,
+        )]);
+        let response = self.client.clone().txn(txn).await?;
+        if !response.succeeded() {
+            return Err(MetaError::Conflict { key });
+        }
+        Ok(response.header().map(|h| h.revision()).unwrap_or(0))
+    }
+
+    /// Reads one partition's state and its mod revision, linearizably (a read that sees every
+    /// write acknowledged before it).
+    ///
+    /// # Errors
+    /// [`MetaError::Unavailable`] when etcd fails.
+    pub async fn partition_state(
+        &self,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Option<(PartitionState, i64)>, MetaError> {
+        let key = self.keys.partition(topic, partition);
+        let response = self.client.clone().get(key.clone(), None).await?;
+        let Some(kv) = response.kvs().first() else {
+            return Ok(None);
+        };
+        let state = serde_json::from_slice(kv.value()).map_err(|e| MetaError::Corrupt {
+            key,
+            reason: e.to_string(),
+        })?;
+        Ok(Some((state, kv.mod_revision())))
+    }
+
+    /// Adds partitions to a topic: the new topic record and the new partitions' states in one
+    /// transaction, if the topic is unchanged since `mod_revision`.
+    ///
+    /// # Errors
+    /// [`MetaError::Conflict`] when the topic changed meanwhile.
+    pub async fn add_partitions(
+        &self,
+        name: &str,
+        topic: &TopicRecord,
+        mod_revision: i64,
+        first_new: u32,
+        states: &[PartitionState],
+    ) -> Result<i64, MetaError> {
+        let key = self.keys.topic(name);
+        let mut ops = vec![TxnOp::put(key.clone(), encode(&key, topic)?, None)];
+        for (i, state) in states.iter().enumerate() {
+            let pkey = self.keys.partition(name, first_new + i as u32);
+            ops.push(TxnOp::put(pkey.clone(), encode(&pkey, state)?, None));
+        }
+        self.if_unchanged(key, mod_revision, ops).await
+    }
+
     /// Reads every key of the cluster with the revision of the read.
     ///
     /// # Errors
     /// [`MetaError::Unavailable`] when etcd fails.
-    pub async fn list_all(&self) -> Result<(Vec<(String, Vec<u8>, i64)>, i64), MetaError> {
+    pub async fn list_all(&self) -> Result<(Vec<(String, Vec<u8>, i64, i64)>, i64), MetaError> {
         let response = self
             .client
             .clone()
@@ -245,6 +404,7 @@ impl MetaStore {
                     String::from_utf8_lossy(kv.key()).into_owned(),
                     kv.value().to_vec(),
                     kv.mod_revision(),
+                    kv.create_revision(),
                 )
             })
             .collect();
