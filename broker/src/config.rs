@@ -41,8 +41,9 @@ pub struct BrokerConfig {
     /// Rack of this broker, used to spread replicas.
     #[arg(long, env = "RUNNEL_RACK")]
     pub rack: Option<String>,
-    /// Seconds the broker's registration lives without renewal.
-    #[arg(long, env = "RUNNEL_LEASE_TTL_SECS", default_value_t = 10)]
+    /// Seconds the broker's registration lives without renewal: how long a dead broker takes
+    /// to be noticed, and so most of a leader failover. Renewed every third of it.
+    #[arg(long, env = "RUNNEL_LEASE_TTL_SECS", default_value_t = 3)]
     pub lease_ttl_secs: u64,
     /// Largest accepted request body in bytes.
     #[arg(long, env = "RUNNEL_MAX_REQUEST_BYTES", default_value_t = 64 * 1024 * 1024)]

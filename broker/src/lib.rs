@@ -95,6 +95,20 @@ pub async fn run(
     })
     .await?;
     tracing::info!(broker_id = config.broker_id, url = %registration.url, %cluster_id, "broker registered");
+    // Serve only once this broker sees its own registration, so what it answers about the
+    // cluster includes itself.
+    let mut changes = cache.subscribe();
+    let _ = tokio::time::timeout(
+        Duration::from_secs(10),
+        changes.wait_for(|_| {
+            cache
+                .view()
+                .brokers
+                .get(&registration.broker_id)
+                .is_some_and(|b| b.incarnation == registration.incarnation)
+        }),
+    )
+    .await;
     // Logs open after registering: a replica's role needs a live lease, and a follower needs
     // its leader's registration.
     storage.reconcile(&cache.view()).await;

@@ -159,7 +159,7 @@ pub async fn create_topic(
         .replication_factor
         .unwrap_or(i64::from(state.config.default_replication_factor));
     let view = state.view();
-    let brokers: Vec<u32> = view.brokers.keys().copied().collect();
+    let brokers = state.meta.live_brokers().await?;
     if replication_factor < 1 {
         return Err(BrokerError::InvalidRequest(format!(
             "replication_factor must be at least 1, not {replication_factor}"
@@ -293,7 +293,7 @@ pub async fn update_topic(
         )));
     }
     if wanted > i64::from(current) {
-        let brokers: Vec<u32> = view.brokers.keys().copied().collect();
+        let brokers = state.meta.live_brokers().await?;
         let replication_factor = topic.record.replication_factor as usize;
         if brokers.len() < replication_factor {
             return Err(BrokerError::InvalidRequest(format!(

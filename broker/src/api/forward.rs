@@ -23,7 +23,8 @@ fn unreachable_leader(url: &str, error: &reqwest::Error) -> BrokerError {
     BrokerError::MetadataUnavailable(format!("leader at {url} is unreachable: {error}"))
 }
 
-/// GETs `path_and_query` from the broker at `url` and relays its answer as is.
+/// GETs `path_and_query` from the broker at `url` and relays its answer as is, waiting at
+/// most `timeout` for it.
 ///
 /// # Errors
 /// [`BrokerError::MetadataUnavailable`] (retryable) when the leader cannot be reached.
@@ -31,11 +32,13 @@ pub async fn relay_get(
     state: &AppState,
     url: &str,
     path_and_query: &str,
+    timeout: std::time::Duration,
 ) -> Result<Response, BrokerError> {
     let response = state
         .http
         .get(format!("{url}{path_and_query}"))
         .header(FORWARDED_HEADER, state.broker_id().to_string())
+        .timeout(timeout)
         .send()
         .await
         .map_err(|e| unreachable_leader(url, &e))?;
@@ -73,6 +76,7 @@ pub async fn get_json<T: DeserializeOwned>(
         .http
         .get(format!("{url}{path}"))
         .header(FORWARDED_HEADER, state.broker_id().to_string())
+        .timeout(std::time::Duration::from_secs(2))
         .send()
         .await
         .map_err(|e| unreachable_leader(url, &e))?;
@@ -88,11 +92,38 @@ pub async fn get_json<T: DeserializeOwned>(
         .map_err(|e| unreachable_leader(url, &e))
 }
 
-/// Sends an encoded batch to the leader's internal append endpoint.
+/// Sends an encoded batch to the leader's internal append endpoint. A leader that does not
+/// know the partition yet (its metadata lags a topic just created or a leadership just moved)
+/// is asked again a few times, for at most about two seconds.
 ///
 /// # Errors
 /// The leader's error, decoded from its JSON body when it sent one.
 pub async fn append_remote(
+    state: &AppState,
+    url: &str,
+    topic: &str,
+    partition: u32,
+    batch: Vec<u8>,
+    acks: super::append::Acks,
+) -> Result<AppendResult, BrokerError> {
+    let mut delay = std::time::Duration::from_millis(50);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match append_remote_once(state, url, topic, partition, batch.clone(), acks).await {
+            Err(error @ BrokerError::LeaderNotAvailable { .. }) if attempt >= 6 => {
+                return Err(error);
+            }
+            Err(BrokerError::LeaderNotAvailable { .. }) => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn append_remote_once(
     state: &AppState,
     url: &str,
     topic: &str,
@@ -143,6 +174,11 @@ pub async fn append_remote(
             topic: topic.to_string(),
             partition,
             reason: message,
+        },
+        // The leader has not seen the topic or partition yet, or is not leader any more.
+        40401 | 40402 | 50302 | 42101 => BrokerError::LeaderNotAvailable {
+            topic: topic.to_string(),
+            partition,
         },
         _ => match status.as_u16() {
             421 | 503 => BrokerError::LeaderNotAvailable {

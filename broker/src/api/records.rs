@@ -377,6 +377,18 @@ pub struct OffsetsQuery {
     pub timestamp: Option<i64>,
 }
 
+/// How long a relayed read may take: its own long-poll wait plus a margin, so a leader that
+/// is paused or cut off fails the request instead of holding it.
+fn relay_timeout(uri: &axum::http::Uri) -> std::time::Duration {
+    let wait_ms = uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("max_wait_ms=")))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        .min(MAX_WAIT_MS);
+    std::time::Duration::from_millis(wait_ms + 3000)
+}
+
 async fn local_or_forward(
     state: &AppState,
     name: &str,
@@ -394,7 +406,13 @@ async fn local_or_forward(
                 return Err(state.not_leader(name, partition, leader_id, &url));
             }
             let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-            Ok(Err(forward::relay_get(state, &url, path).await?))
+            Ok(Err(forward::relay_get(
+                state,
+                &url,
+                path,
+                relay_timeout(uri),
+            )
+            .await?))
         }
     }
 }

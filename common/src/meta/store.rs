@@ -341,6 +341,35 @@ impl MetaStore {
         Ok(response.header().map(|h| h.revision()).unwrap_or(0))
     }
 
+    /// The ids of the registered (live) brokers, read linearizably: decisions such as replica
+    /// placement must not rest on a cache that has not seen a broker that just registered.
+    ///
+    /// # Errors
+    /// [`MetaError::Unavailable`] when etcd fails.
+    pub async fn live_brokers(&self) -> Result<Vec<u32>, MetaError> {
+        let prefix = format!("{}brokers/", self.keys.root());
+        let response = self
+            .client
+            .clone()
+            .get(
+                prefix,
+                Some(GetOptions::new().with_prefix().with_keys_only()),
+            )
+            .await?;
+        let mut ids: Vec<u32> = response
+            .kvs()
+            .iter()
+            .filter_map(
+                |kv| match self.keys.parse(&String::from_utf8_lossy(kv.key())) {
+                    Some(super::keys::KeyKind::Broker(id)) => Some(id),
+                    _ => None,
+                },
+            )
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
     /// Reads one partition's state and its mod revision, linearizably (a read that sees every
     /// write acknowledged before it).
     ///
