@@ -11,23 +11,11 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use runnel_broker::log::{LogConfig, PartitionLog};
 use serde_json::json;
-use support::{Api, cluster};
-
-/// Polls `check` every 100 ms for at most `limit`.
-async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
+use support::{Api, cluster, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_fsynced_acks_when_the_broker_is_sigkilled_mid_produce_then_every_ack_survives() {

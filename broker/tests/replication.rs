@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Api, cluster};
+use support::{Api, cluster, eventually};
 
 /// Fast failure detection for tests: 2 s leases, 2 s lag.
 const FAST: [&str; 6] = [
@@ -26,17 +26,6 @@ const FAST: [&str; 6] = [
     "--replica-ack-timeout-ms",
     "5000",
 ];
-
-async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
 
 async fn create_replicated(api: &Api, topic: &str, partitions: u32, configs: &[(&str, &str)]) {
     let configs: Vec<Value> = configs
@@ -646,4 +635,69 @@ async fn given_every_broker_restarts_at_once_then_all_acknowledged_data_is_there
     })
     .await;
     assert!(writable, "acks=all writes did not resume");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_the_preferred_replica_returns_then_leadership_moves_back_automatically_and_on_request()
+ {
+    let mut cluster = cluster(
+        3,
+        &[
+            "--lease-ttl-secs",
+            "2",
+            "--replica-lag-time-max-ms",
+            "2000",
+            "--leader-imbalance-check-interval-ms",
+            "1000",
+        ],
+    )
+    .await;
+    let api = Api::new(&cluster, 0);
+    create_replicated(&api, "preferred", 1, &[]).await;
+    wait_fully_in_sync(&api, "preferred", 0).await;
+    let state = describe(&api, "preferred", 0).await;
+    let preferred = state["replicas"][0].as_u64().expect("preferred") as u32;
+    assert_eq!(state["leader_id"], preferred);
+    let other = Api::new(
+        &cluster,
+        (1..=3u32).find(|&b| b != preferred).expect("another") as usize - 1,
+    );
+    cluster
+        .broker(preferred)
+        .kill()
+        .expect("kill the preferred leader");
+    let moved = eventually(Duration::from_secs(15), async || {
+        describe(&other, "preferred", 0).await["leader_id"]
+            .as_u64()
+            .is_some_and(|l| l != u64::from(preferred))
+    })
+    .await;
+    assert!(moved, "no failover");
+    cluster.restart_broker(preferred).await.expect("restart");
+    let back = eventually(Duration::from_secs(30), async || {
+        describe(&other, "preferred", 0).await["leader_id"] == preferred
+    })
+    .await;
+    assert!(
+        back,
+        "leadership did not move back: {}",
+        describe(&other, "preferred", 0).await
+    );
+    let (status, _) = other
+        .post_json(
+            &format!(
+                "{}/v3/clusters/{}/preferred-leader-election",
+                other.base, other.cluster_id
+            ),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let (_, offset) = other
+        .produce(
+            "preferred",
+            json!({"value": {"type": "JSON", "data": "after"}}),
+        )
+        .await;
+    assert_eq!(offset, 0);
 }

@@ -119,7 +119,11 @@ pub async fn read_records(
             "offset {offset} is negative"
         )));
     }
-    if offset < offsets.log_start || offset > offsets.high_watermark {
+    // Past the high watermark but within the log (a new leader whose high watermark has not
+    // caught up with what consumers already saw) is not an error: the page is empty until it
+    // does, as Kafka answers OFFSET_NOT_AVAILABLE there. Past the log end is.
+    let readable_end = offsets.high_watermark.max(offsets.log_end);
+    if offset < offsets.log_start || offset > readable_end {
         return Err(BrokerError::OffsetOutOfRange {
             topic: name,
             partition,
@@ -128,7 +132,7 @@ pub async fn read_records(
             log_end: offsets.high_watermark,
         });
     }
-    if offset == offsets.high_watermark && max_wait > 0 {
+    if offset >= offsets.high_watermark && max_wait > 0 {
         local
             .wait_for_data(offset, Duration::from_millis(max_wait))
             .await;
