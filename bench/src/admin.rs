@@ -102,13 +102,38 @@ pub async fn ensure_topic(
     ))
 }
 
-/// One create call: the status for 2xx, 404 and 409, an error otherwise.
+/// How long a create call is retried while the cluster answers 503 (no controller elected
+/// yet, brokers still registering: the first seconds after a cluster starts).
+const CREATE_RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// One create call, retried while the answer is 503: the status for 2xx, 404 and 409, an
+/// error otherwise.
 async fn create_topic(
     client: &Client,
     base: &str,
     cluster: &str,
     spec: &TopicSpec<'_>,
 ) -> Result<StatusCode, String> {
+    let start = std::time::Instant::now();
+    loop {
+        match create_topic_once(client, base, cluster, spec).await {
+            Err((Some(StatusCode::SERVICE_UNAVAILABLE), _))
+                if start.elapsed() < CREATE_RETRY_FOR =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return other.map_err(|(_, e)| e),
+        }
+    }
+}
+
+/// One create call: the status for 2xx, 404 and 409, else the status (if any) and an error.
+async fn create_topic_once(
+    client: &Client,
+    base: &str,
+    cluster: &str,
+    spec: &TopicSpec<'_>,
+) -> Result<StatusCode, (Option<StatusCode>, String)> {
     let url = format!("{base}/v3/clusters/{cluster}/topics");
     let configs: Vec<_> = spec
         .configs
@@ -126,7 +151,7 @@ async fn create_topic(
         .json(&body)
         .send()
         .await
-        .map_err(|e| format!("POST {url}: {}", http::describe(&e)))?;
+        .map_err(|e| (None, format!("POST {url}: {}", http::describe(&e))))?;
     let status = resp.status();
     if status.is_success() || status == StatusCode::NOT_FOUND || status == StatusCode::CONFLICT {
         // Drain the body so the connection can be reused.
@@ -134,7 +159,10 @@ async fn create_topic(
         return Ok(status);
     }
     let text = resp.bytes().await.unwrap_or_default();
-    Err(format!("POST {url}: {}", http::status_error(status, &text)))
+    Err((
+        Some(status),
+        format!("POST {url}: {}", http::status_error(status, &text)),
+    ))
 }
 
 /// The offsets a partition holds: `earliest..latest`.
@@ -180,4 +208,68 @@ pub async fn offset_range(
         earliest: p.earliest_offset,
         latest: p.latest_offset,
     }))
+}
+
+/// The base URL of each partition's leader, in partition order.
+pub async fn leader_urls(
+    client: &Client,
+    base: &str,
+    cluster: &str,
+    topic: &str,
+) -> Result<Vec<String>, String> {
+    #[derive(Deserialize)]
+    struct Brokers {
+        data: Vec<Broker>,
+    }
+    #[derive(Deserialize)]
+    struct Broker {
+        broker_id: u32,
+        url: String,
+    }
+    #[derive(Deserialize)]
+    struct Partitions {
+        data: Vec<Partition>,
+    }
+    #[derive(Deserialize)]
+    struct Partition {
+        leader_id: Option<u32>,
+    }
+    let get = |url: String| async move {
+        let resp = client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {}", http::describe(&e)))?;
+        http::body(resp)
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))
+    };
+    let brokers: Brokers =
+        serde_json::from_slice(&get(format!("{base}/v3/clusters/{cluster}/brokers")).await?)
+            .map_err(|e| format!("bad brokers answer: {e}"))?;
+    let partitions: Partitions = serde_json::from_slice(
+        &get(format!(
+            "{base}/v3/clusters/{cluster}/topics/{topic}/partitions"
+        ))
+        .await?,
+    )
+    .map_err(|e| format!("bad partitions answer: {e}"))?;
+    partitions
+        .data
+        .iter()
+        .enumerate()
+        .map(|(p, partition)| {
+            let leader = partition
+                .leader_id
+                .ok_or(format!("partition {p} has no leader"))?;
+            brokers
+                .data
+                .iter()
+                .find(|b| b.broker_id == leader)
+                .map(|b| b.url.trim_end_matches('/').to_string())
+                .ok_or(format!(
+                    "leader {leader} of partition {p} is not registered"
+                ))
+        })
+        .collect()
 }

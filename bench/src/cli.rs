@@ -1,6 +1,7 @@
 //! Command line of `runnel-bench`: the subcommands, their flags, and the
 //! parsers for flag values (durations, `name=value` pairs, broker URLs).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -24,15 +25,20 @@ pub enum Command {
     Consume(ConsumeArgs),
     /// Plain GET load on one path: the request-rate ceiling of the broker.
     Get(GetArgs),
+    /// Leader failover: SIGKILL the leader of a replicated partition under
+    /// acks=all load, again and again, and time how long producers stall;
+    /// then check every acknowledged record.
+    Failover(FailoverArgs),
 }
 
 impl Command {
-    /// The flags every mode shares.
-    pub fn run_args(&self) -> &RunArgs {
+    /// The flags every load mode shares (`None` for `failover`).
+    pub fn run_args(&self) -> Option<&RunArgs> {
         match self {
-            Command::Produce(a) => &a.run,
-            Command::Consume(a) => &a.run,
-            Command::Get(a) => &a.run,
+            Command::Produce(a) => Some(&a.run),
+            Command::Consume(a) => Some(&a.run),
+            Command::Get(a) => Some(&a.run),
+            Command::Failover(_) => None,
         }
     }
 }
@@ -119,6 +125,12 @@ pub struct ProduceArgs {
     /// partition, round-robin over the partitions.
     #[arg(long)]
     pub keyed: bool,
+    /// Send each request straight to its partition's leader (learned once, at the start,
+    /// from the partition endpoints), as a Kafka client does, instead of to the `--url`
+    /// brokers in turn (which forward to the leader: one extra hop for most requests when
+    /// there are several brokers). Not with `--keyed`.
+    #[arg(long, conflicts_with = "keyed")]
+    pub direct: bool,
 }
 
 /// Flags of `runnel-bench consume`.
@@ -168,6 +180,44 @@ pub struct GetArgs {
     /// Total measured requests; the run ends when they are done.
     #[arg(long)]
     pub requests: Option<u64>,
+}
+
+/// Flags of `runnel-bench failover`.
+#[derive(Debug, Clone, Args)]
+pub struct FailoverArgs {
+    /// Directory of a running cluster started by `scripts/cluster up` (its
+    /// `cluster.env` is read; `runnel-cluster kill/start` act on it).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Leader kills (rounds).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub kills: u32,
+    /// Topic: created with 1 partition, replication factor 3 and
+    /// min.insync.replicas=2, or reused if it exists.
+    #[arg(long, default_value = "failover")]
+    pub topic: String,
+    /// Concurrent producers (one request in flight each).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub producers: u16,
+    /// Records per produce request.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    /// Bytes per record value (a JSON string carrying a unique id, padded).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(32..))]
+    pub record_size: u32,
+    /// Milliseconds of load with a full in-sync set before each kill.
+    #[arg(long, default_value_t = 1000)]
+    pub settle_ms: u64,
+    /// Up to this many more milliseconds (uniformly random) before each kill, so that kills
+    /// fall at random points of the brokers' lease keep-alive cycle instead of in step with it.
+    #[arg(long, default_value_t = 1000)]
+    pub kill_jitter_ms: u64,
+    /// Per-request timeout in milliseconds (a timed-out request is an error).
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+    /// Print the final report as one JSON line instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Producer acknowledgement level, sent as `?acks=`.

@@ -1,12 +1,13 @@
 //! Runnel benchmarks: HTTP load generators for produce, consume and plain
-//! GET against Runnel brokers (`runnel-bench`), and the naive one-file
-//! produce server used as a ceiling (`runnel-baseline`).
+//! GET against Runnel brokers, a leader-failover measurement (`runnel-bench`),
+//! and the naive one-file produce server used as a ceiling (`runnel-baseline`).
 
 pub mod admin;
 pub mod baseline;
 pub mod cli;
 pub mod consume;
 pub mod engine;
+pub mod failover;
 pub mod get;
 pub mod http;
 pub mod latency;

@@ -1,19 +1,21 @@
 //! `runnel-bench`: produce, consume or GET load against Runnel brokers, with a
-//! progress line a second on stderr and a summary (text or `--json`) on stdout.
+//! progress line a second on stderr and a summary (text or `--json`) on stdout;
+//! and `failover`, which kills partition leaders under load and times the stall.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use runnel_bench::cli::{Cli, Command};
 use runnel_bench::summary::Summary;
-use runnel_bench::{consume, get, produce};
+use runnel_bench::{consume, failover, get, produce};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let run = cli.command.run_args().clone();
+    let threads = cli.command.run_args().and_then(|r| r.threads);
+    let json = cli.command.run_args().is_some_and(|r| r.json);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
-    if let Some(n) = run.threads {
+    if let Some(n) = threads {
         builder.worker_threads(n.max(1));
     }
     let runtime = match builder.build() {
@@ -23,9 +25,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Failover(args) = cli.command {
+        return runtime.block_on(failover::main(args));
+    }
     match runtime.block_on(dispatch(cli.command)) {
         Ok(summary) => {
-            if run.json {
+            if json {
                 println!("{}", summary.to_json_line());
             } else {
                 println!("{summary}");
@@ -49,5 +54,6 @@ async fn dispatch(command: Command) -> Result<Summary, String> {
         Command::Produce(args) => produce::run(args).await,
         Command::Consume(args) => consume::run(args).await,
         Command::Get(args) => get::run(args).await,
+        Command::Failover(_) => Err("failover is not a load mode".into()),
     }
 }

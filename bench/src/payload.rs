@@ -27,6 +27,8 @@ pub struct Body {
     pub bytes: Bytes,
     /// Records it carries.
     pub records: u64,
+    /// The partition every record names, when not keyed.
+    pub partition: Option<i32>,
 }
 
 /// Distinct bodies built per partition (or in all, when keyed): enough that
@@ -109,6 +111,7 @@ pub fn build(
     Body {
         bytes: Bytes::from(s),
         records,
+        partition,
     }
 }
 
@@ -144,6 +147,38 @@ fn push_value(s: &mut String, size: usize, rng: &mut impl Rng) {
             .map(char::from),
     );
     s.push('"');
+}
+
+/// The first per-record or per-partition error in an HTTP 200 produce answer: v2 and NDJSON
+/// answers report failures in the body (`"error_code": N` instead of `null`), not in the
+/// status. `None` when every entry succeeded. The scan is byte-level, so a success costs no
+/// JSON decoding.
+pub fn answer_error(body: &[u8]) -> Option<String> {
+    const KEY: &[u8] = b"\"error_code\":";
+    let mut rest = body;
+    while let Some(at) = find(rest, KEY) {
+        rest = &rest[at + KEY.len()..];
+        let value = rest.trim_ascii_start();
+        if !value.starts_with(b"null") {
+            // Report the whole entry around the code, cut to a readable length.
+            let start = body.len() - rest.len();
+            let from = body[..start].iter().rposition(|&c| c == b'{').unwrap_or(0);
+            let to = body[start..]
+                .iter()
+                .position(|&c| c == b'}')
+                .map_or(body.len(), |p| start + p + 1);
+            let entry = &body[from..to.min(from + 512)];
+            return Some(format!(
+                "error in answer: {}",
+                String::from_utf8_lossy(entry)
+            ));
+        }
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -185,6 +220,18 @@ mod tests {
         let v: Value = serde_json::from_slice(&v3.bytes).unwrap();
         assert_eq!(v["partition_id"], 1);
         assert_eq!(v["value"]["data"].to_string().len(), 100);
+    }
+
+    #[test]
+    fn errors_inside_ok_answers_are_found() {
+        let ok = br#"{"partitions":[{"partition":0,"base_offset":0,"last_offset":9,"record_count":10,"error_code":null,"message":null}]}"#;
+        assert_eq!(answer_error(ok), None);
+        assert_eq!(answer_error(b"{}"), None);
+        let bad = br#"{"partitions":[{"partition":0,"error_code":null},{"partition":1,"base_offset":null,"record_count":10,"error_code": 50302,"message":"no leader"}]}"#;
+        let e = answer_error(bad).unwrap();
+        assert!(e.contains("50302") && e.contains("\"partition\":1"), "{e}");
+        let v2 = br#"{"offsets":[{"partition":0,"offset":1,"error_code":null,"error":null},{"partition":null,"offset":null,"error_code":42201,"error":"too large"}]}"#;
+        assert!(answer_error(v2).unwrap().contains("42201"));
     }
 
     #[test]

@@ -64,9 +64,30 @@ pub async fn run(args: ProduceArgs) -> Result<Summary, String> {
         Form::V2 => "application/vnd.kafka.json.v2+json",
         Form::V3 => "application/json",
     });
+    // With --direct, one target per partition: its leader.
+    let leaders = match (&cluster, args.direct) {
+        (Some(c), true) => {
+            let urls = admin::leader_urls(&client, &urls[0], c, topic).await?;
+            let query = match args.form {
+                Form::V3 => String::new(),
+                _ => format!("?acks={}", args.acks.as_query()),
+            };
+            Some(
+                urls.iter()
+                    .map(|u| match args.form {
+                        Form::V3 => format!("{u}/v3/clusters/{c}/topics/{topic}/records"),
+                        _ => format!("{u}/topics/{topic}{query}"),
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        }
+        (None, true) => return Err("--direct needs the v3 API to learn the leaders".into()),
+        _ => None,
+    };
     let load = Produce {
         client,
         targets,
+        leaders,
         bodies,
         next: AtomicUsize::new(0),
         batch: batch as u64,
@@ -92,6 +113,7 @@ pub async fn run(args: ProduceArgs) -> Result<Summary, String> {
     params.insert("acks".into(), json!(args.acks.as_query()));
     params.insert("partitions".into(), json!(args.topic.partitions));
     params.insert("keyed".into(), json!(args.keyed));
+    params.insert("direct".into(), json!(args.direct));
     params.insert("record_size".into(), json!(args.record_size));
     params.insert("batch_size".into(), json!(batch));
     params.insert("concurrency".into(), json!(args.run.concurrency));
@@ -106,7 +128,7 @@ async fn setup_topic(
     base: &str,
     args: &ProduceArgs,
 ) -> Result<(Option<String>, TopicSetup), String> {
-    let needs_cluster = !args.no_create || args.form == Form::V3;
+    let needs_cluster = !args.no_create || args.form == Form::V3 || args.direct;
     let cluster = if needs_cluster {
         admin::cluster_id(client, base).await?
     } else {
@@ -131,6 +153,8 @@ async fn setup_topic(
 struct Produce {
     client: Client,
     targets: Vec<String>,
+    /// With `--direct`: the leader's produce URL of each partition.
+    leaders: Option<Vec<String>>,
     bodies: Vec<Body>,
     next: AtomicUsize,
     batch: u64,
@@ -168,12 +192,23 @@ impl Workload for Produce {
             let partition = (!self.shape.keyed).then_some((turn % self.partitions as usize) as i32);
             payload::build(self.shape, partition, amount as usize, &mut w.rng)
         };
+        let target = match (&self.leaders, body.partition) {
+            (Some(leaders), Some(p)) => &leaders[p as usize % leaders.len()],
+            _ => &self.targets[w.target],
+        };
         let req = self
             .client
-            .post(&self.targets[w.target])
+            .post(target)
             .header(CONTENT_TYPE, self.content_type.clone())
             .body(body.bytes);
-        http::send(req).await?;
+        let answer = http::send(req).await?;
+        // NDJSON and v2 answers are HTTP 200 even when records failed: the failures are in
+        // the body. (v3 single-record failures come with an error status.)
+        if self.shape.form != Form::V3
+            && let Some(e) = payload::answer_error(&answer)
+        {
+            return Err(e);
+        }
         Ok(Done {
             records: body.records,
             bytes: body.records * self.shape.record_size as u64,

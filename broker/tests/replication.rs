@@ -28,17 +28,8 @@ const FAST: [&str; 6] = [
 ];
 
 async fn create_replicated(api: &Api, topic: &str, partitions: u32, configs: &[(&str, &str)]) {
-    let configs: Vec<Value> = configs
-        .iter()
-        .map(|(n, v)| json!({"name": n, "value": v}))
-        .collect();
-    let (status, body) = api
-        .post_json(
-            &api.topics_url(),
-            &json!({"topic_name": topic, "partitions_count": partitions, "replication_factor": 3, "configs": configs}),
-        )
+    api.create_replicated_topic(topic, partitions, 3, configs)
         .await;
-    assert_eq!(status, 201, "create {topic}: {body}");
 }
 
 /// The partition as `api`'s broker describes it (retrying while that broker is unreachable).

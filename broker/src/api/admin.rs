@@ -203,6 +203,7 @@ pub async fn create_topic(
             other => other.into(),
         })?;
     state.wait_applied(revision).await;
+    wait_partitions_served(&state, &name, 0..record.partitions).await;
     tracing::info!(topic = %name, partitions, replication_factor, "created topic");
     let view = state.view();
     let topic = state.topic(&view, &name)?;
@@ -318,6 +319,7 @@ pub async fn update_topic(
                 other => other.into(),
             })?;
         state.wait_applied(revision).await;
+        wait_partitions_served(&state, &name, current..wanted as u32).await;
         tracing::info!(topic = %name, from = current, to = wanted, "added partitions");
     }
     let view = state.view();
@@ -365,6 +367,34 @@ pub async fn elect_preferred_leaders(
         )));
     }
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Waits (at most 5 s) until the leaders of `partitions` serve them, so a client that produces
+/// right after creating a topic is not told the partition has no leader yet. Past the limit
+/// the answer goes out anyway: producers retry 503s.
+async fn wait_partitions_served(state: &AppState, name: &str, partitions: std::ops::Range<u32>) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut pending: Vec<u32> = partitions.collect();
+    while !pending.is_empty() && tokio::time::Instant::now() < deadline {
+        let view = state.view();
+        let Ok(topic) = state.topic(&view, name) else {
+            return;
+        };
+        let mut still = Vec::new();
+        for partition in pending {
+            if partition_data(state, &view, name, &topic, partition)
+                .await
+                .latest_offset
+                .is_none()
+            {
+                still.push(partition);
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// Describes one partition; offsets come from the leader (asked over HTTP if remote).

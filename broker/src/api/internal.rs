@@ -79,6 +79,10 @@ pub async fn append_batch(
 }
 
 /// The local replica of a partition this broker leads at `leader_epoch`.
+///
+/// # Errors
+/// `NotLeader` naming the leader when the metadata says another broker leads; otherwise
+/// `LeaderNotAvailable` while this replica is not (yet, or any more) leader at that epoch.
 fn leader_replica(
     state: &AppState,
     name: &str,
@@ -88,6 +92,11 @@ fn leader_replica(
     let view = state.view();
     let topic = state.topic(&view, name)?;
     let partition = state.partition_id(&topic, name, partition)?;
+    if let Leadership::Remote { leader_id, url } =
+        state.leadership(&view, &topic, name, partition)?
+    {
+        return Err(state.not_leader(name, partition, leader_id, &url));
+    }
     let not_leader = || BrokerError::LeaderNotAvailable {
         topic: name.to_string(),
         partition,

@@ -112,7 +112,13 @@ impl AppState {
         let leader = state.leader.ok_or_else(unavailable)?;
         if leader == self.broker_id() {
             let local = self.storage.get(name, partition).ok_or_else(unavailable)?;
-            if local.topic_id != topic.record.topic_id {
+            // Serve only once the replica has taken up this leadership (epoch started, lease
+            // confirmed): until then the partition is briefly unavailable, never served stale.
+            let leading = local.role() == crate::storage::partition::Role::Leader
+                && local
+                    .assignment()
+                    .is_some_and(|a| a.leader_epoch == state.leader_epoch);
+            if local.topic_id != topic.record.topic_id || !leading {
                 return Err(unavailable());
             }
             return Ok(Leadership::Local(local));

@@ -49,17 +49,29 @@ impl Api {
     }
 
     pub async fn create_topic(&self, topic: &str, partitions: u32, configs: &[(&str, &str)]) {
+        self.create_replicated_topic(topic, partitions, 1, configs)
+            .await;
+    }
+
+    pub async fn create_replicated_topic(
+        &self,
+        topic: &str,
+        partitions: u32,
+        replication_factor: u32,
+        configs: &[(&str, &str)],
+    ) {
         let configs: Vec<Value> = configs
             .iter()
             .map(|(n, v)| json!({"name": n, "value": v}))
             .collect();
-        let (status, body) = self
-            .post_json(
-                &self.topics_url(),
-                &json!({"topic_name": topic, "partitions_count": partitions, "configs": configs}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "create {topic}: {body}");
+        let body = json!({
+            "topic_name": topic,
+            "partitions_count": partitions,
+            "replication_factor": replication_factor,
+            "configs": configs,
+        });
+        let (status, answer) = self.post_json(&self.topics_url(), &body).await;
+        assert_eq!(status, StatusCode::CREATED, "create {topic}: {answer}");
     }
 
     pub async fn get(&self, url: &str) -> (StatusCode, Value) {
