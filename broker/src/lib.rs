@@ -111,8 +111,9 @@ pub async fn run(
     .await;
     // Logs open after registering: a replica's role needs a live lease, and a follower needs
     // its leader's registration.
-    storage.reconcile(&cache.view()).await;
-    storage.remove_orphans().await;
+    let view = cache.view();
+    storage.reconcile(&view).await;
+    storage.remove_orphans(&view).await;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (reconciled_tx, reconciled_rx) = watch::channel(cache.view().revision);

@@ -347,3 +347,41 @@ async fn given_a_broker_paused_past_its_lease_when_resumed_then_it_registers_aga
     assert_eq!(records.len(), 2);
     assert_eq!(records[1]["value"]["data"], "after");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_data_dir_of_another_cluster_then_the_broker_refuses_to_start_and_deletes_nothing()
+{
+    let mut cluster = cluster(1, &[]).await;
+    let api = Api::new(&cluster, 0);
+    api.create_topic("kept", 1, &[]).await;
+    api.produce(
+        "kept",
+        json!({"value": {"type": "STRING", "data": "precious"}}),
+    )
+    .await;
+    cluster.broker(1).terminate_and_wait().await.expect("stop");
+    let data_dir = cluster.broker(1).data_dir().to_path_buf();
+    let meta = data_dir.join("meta.json");
+    std::fs::write(&meta, r#"{"cluster_id":"someone-else","broker_id":1}"#)
+        .expect("rewrite meta.json");
+    cluster.broker(1).start().expect("spawn");
+    let refused = cluster.broker(1).wait_ready("/readyz").await.is_err();
+    assert!(
+        refused,
+        "a broker must not serve a data dir of another cluster"
+    );
+    assert!(!cluster.broker(1).is_running(), "it exits");
+    assert!(
+        cluster
+            .broker(1)
+            .log_tail(20)
+            .contains("refusing to touch it")
+    );
+    assert!(
+        data_dir
+            .join("kept-0")
+            .join("00000000000000000000.log")
+            .exists(),
+        "nothing was deleted"
+    );
+}

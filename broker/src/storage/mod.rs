@@ -218,8 +218,9 @@ impl Storage {
     }
 
     /// Deletes partition directories that no topic in `view` assigns here (topics deleted
-    /// while this broker was down). Run once, after the first reconcile.
-    pub async fn remove_orphans(&self) {
+    /// while this broker was down, replicas moved away). Decided from the metadata alone, never
+    /// from what failed to open: a log that could not be opened is kept for an operator.
+    pub async fn remove_orphans(&self, view: &ClusterView) {
         let Ok(entries) = std::fs::read_dir(&self.data_dir) else {
             return;
         };
@@ -229,12 +230,17 @@ impl Storage {
                 continue;
             }
             let name = entry.file_name().to_string_lossy().into_owned();
-            let hosted = name
+            let assigned = name
                 .rsplit_once('-')
                 .and_then(|(topic, p)| p.parse::<u32>().ok().map(|p| (topic.to_string(), p)))
-                .is_some_and(|(topic, p)| self.get(&topic, p).is_some());
-            if !hosted {
-                tracing::info!(dir = %path.display(), "removing data of a partition no longer hosted here");
+                .is_some_and(|(topic, p)| {
+                    view.topics
+                        .get(&topic)
+                        .and_then(|t| t.partitions.get(&p))
+                        .is_some_and(|state| state.replicas.contains(&self.broker_id))
+                });
+            if !assigned {
+                tracing::info!(dir = %path.display(), "removing data of a partition no longer assigned here");
                 remove_dir(path).await;
             }
         }
@@ -359,9 +365,16 @@ fn open_partition(
 ) -> Result<Partition, String> {
     let meta_path = dir.join("partition.json");
     if let Ok(bytes) = std::fs::read(&meta_path) {
+        // Only a readable record of another topic id proves the files are an earlier topic's;
+        // an unreadable one is left for an operator rather than deleted with the data.
         let stale = match serde_json::from_slice::<PartitionMeta>(&bytes) {
             Ok(meta) => meta.topic_id != topic_id,
-            Err(_) => true,
+            Err(error) => {
+                return Err(format!(
+                    "{} is unreadable ({error}); not touching the partition",
+                    meta_path.display()
+                ));
+            }
         };
         if stale {
             tracing::info!(dir = %dir.display(), "removing files of an earlier topic of the same name");
