@@ -251,7 +251,13 @@ async fn given_continuous_acks_all_when_the_leader_is_sigkilled_then_no_acknowle
  {
     let mut cluster = cluster(3, &FAST).await;
     let api = Api::new(&cluster, 0);
-    create_replicated(&api, "failover", 1, &[("min.insync.replicas", "2")]).await;
+    create_replicated(
+        &api,
+        "failover",
+        1,
+        &[("min.insync.replicas", "2"), ("flush.messages", "1")],
+    )
+    .await;
     wait_fully_in_sync(&api, "failover", 0).await;
     let leader = describe(&api, "failover", 0).await["leader_id"]
         .as_u64()
