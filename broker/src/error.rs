@@ -32,6 +32,8 @@ pub enum BrokerError {
         partition: u32,
         leader: String,
     },
+    #[error("broker {broker_id} is not the controller; the controller is {controller}")]
+    NotController { broker_id: u32, controller: String },
     #[error("record of {size} bytes exceeds max.message.bytes ({limit})")]
     RecordTooLarge { size: usize, limit: u64 },
     #[error(
@@ -87,7 +89,7 @@ impl BrokerError {
             Self::TopicAlreadyExists(_) => ErrorCode::TopicAlreadyExists,
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType { .. } => ErrorCode::UnsupportedMediaType,
-            Self::NotLeader { .. } => ErrorCode::NotLeader,
+            Self::NotLeader { .. } | Self::NotController { .. } => ErrorCode::NotLeader,
             Self::RecordTooLarge { .. } => ErrorCode::RecordTooLarge,
             Self::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             Self::InvalidRequest(_) => ErrorCode::InvalidRequest,

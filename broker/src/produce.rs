@@ -6,7 +6,6 @@
 //! line) for large batches.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use base64::Engine;
 use serde::Deserialize;
@@ -297,26 +296,6 @@ fn parse_timestamp(raw: &str) -> Result<i64, BrokerError> {
     })?;
     runnel_common::time::parse_rfc3339(&text)
         .ok_or_else(|| BrokerError::InvalidRequest(format!("timestamp {text:?} is not RFC 3339")))
-}
-
-/// Groups records by partition, keeping their order, and records where each came from.
-/// `choose` picks the partition of each record.
-///
-/// # Errors
-/// The first record's error from `choose`.
-pub fn group_by_partition<'a>(
-    records: Vec<ProduceRecord<'a>>,
-    mut choose: impl FnMut(&ProduceRecord<'a>) -> Result<u32, BrokerError>,
-) -> Result<BTreeMap<u32, Vec<(usize, NewRecord<'a>)>>, BrokerError> {
-    let mut groups: BTreeMap<u32, Vec<(usize, NewRecord<'a>)>> = BTreeMap::new();
-    for (index, record) in records.into_iter().enumerate() {
-        let partition = choose(&record)?;
-        groups
-            .entry(partition)
-            .or_default()
-            .push((index, record.record));
-    }
-    Ok(groups)
 }
 
 #[cfg(test)]

@@ -247,11 +247,9 @@ pub async fn elect_preferred(
             state.controller.elect_preferred();
             Ok(axum::http::StatusCode::ACCEPTED)
         }
-        _ => Err(BrokerError::NotLeader {
+        _ => Err(BrokerError::NotController {
             broker_id: state.broker_id(),
-            topic: "(controller)".into(),
-            partition: 0,
-            leader: view.controller.as_ref().map_or_else(
+            controller: view.controller.as_ref().map_or_else(
                 || "no controller".to_string(),
                 |(r, _)| format!("broker {}", r.broker_id),
             ),

@@ -126,7 +126,7 @@ async fn append_groups(
 ) -> Vec<(usize, Result<Placed, BrokerError>)> {
     let config = topic_config::effective(state.storage.defaults(), &topic.record.configs);
     let mut out = Vec::new();
-    let mut pending_flushes = Vec::new();
+    let mut pending_confirmations = Vec::new();
     for (partition, records) in groups {
         let indices: Vec<usize> = records.iter().map(|(i, _)| *i).collect();
         let leadership = match state.leadership(view, topic, name, partition) {
@@ -195,18 +195,18 @@ async fn append_groups(
             }
         }
         if let (Leadership::Local(local), Some(last_offset)) = (leadership, last_offset) {
-            pending_flushes.push((local, epoch, last_offset, indices));
+            pending_confirmations.push((local, epoch, last_offset, indices));
         }
     }
     // Wait for durability and replication of every touched partition together (the flusher
     // groups their fsyncs; followers fetch them in parallel).
-    let flushes = pending_flushes
+    let confirmations = pending_confirmations
         .iter()
         .map(|(local, epoch, last_offset, _)| {
             append::confirm(state, local, *epoch, *last_offset, acks)
         });
-    let results = futures_util::future::join_all(flushes).await;
-    for ((_, _, _, indices), result) in pending_flushes.iter().zip(results) {
+    let results = futures_util::future::join_all(confirmations).await;
+    for ((_, _, _, indices), result) in pending_confirmations.iter().zip(results) {
         if let Err(error) = result {
             for entry in out.iter_mut().filter(|(i, _)| indices.contains(i)) {
                 entry.1 = Err(error.clone());

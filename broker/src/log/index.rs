@@ -71,10 +71,6 @@ impl OffsetIndex {
         self.entries.truncate(keep);
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -219,6 +219,11 @@ impl PartitionLog {
         (self.log_end_offset() - self.recovery_point).max(0) as u64
     }
 
+    /// Whether `flush.messages` asks for an fsync before the next acknowledgement.
+    pub fn flush_due(&self) -> bool {
+        self.unflushed_messages() >= self.config.flush_messages
+    }
+
     /// Wall-clock ms of the oldest unflushed append, if any.
     pub fn oldest_unflushed_ms(&self) -> Option<i64> {
         self.oldest_unflushed_ms

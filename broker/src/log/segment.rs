@@ -276,14 +276,6 @@ impl Segment {
         Ok(removed)
     }
 
-    /// Flushes the log file's data to disk.
-    ///
-    /// # Errors
-    /// The I/O error of `fdatasync`.
-    pub fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
-    }
-
     /// Deletes the segment's files.
     pub fn delete_files(&self) {
         for path in [self.log_path(), self.index_path(), self.time_index_path()] {

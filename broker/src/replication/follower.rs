@@ -177,15 +177,11 @@ async fn fetch_once(
             .map_err(|e| FetchError::Retry(format!("cannot append replicated batch: {e}")))?;
         position += header.size;
     }
-    if position > 0 {
-        let due = partition.with_log(|log| log.unflushed_messages() >= log.config().flush_messages);
-        if due {
-            ctx.flusher
-                .flush(partition.clone())
-                .await
-                .map_err(FetchError::Retry)?;
-        }
-    }
+    // What this replica confirms by its next fetch must be as durable as the topic asks.
+    ctx.flusher
+        .flush_if_due(partition)
+        .await
+        .map_err(FetchError::Retry)?;
     if let Some(high_watermark) = high_watermark {
         partition.set_follower_high_watermark(high_watermark);
     }

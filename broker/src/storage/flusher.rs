@@ -45,6 +45,17 @@ impl Flusher {
         wait.await.map_err(|_| "flusher stopped".to_string())?
     }
 
+    /// Flushes `partition` and waits, if its `flush.messages` asks for an fsync now.
+    ///
+    /// # Errors
+    /// The fsync's error message.
+    pub async fn flush_if_due(&self, partition: &Arc<Partition>) -> Result<(), String> {
+        if partition.with_log(|log| log.flush_due()) {
+            self.flush(partition.clone()).await?;
+        }
+        Ok(())
+    }
+
     /// Asks for a flush of `partition` without waiting (the interval flush).
     pub fn request(&self, partition: Arc<Partition>) {
         let _ = self.tx.send(FlushRequest {

@@ -125,16 +125,12 @@ impl Storage {
     /// # Errors
     /// [`BrokerError::Storage`] when the fsync fails: the records may not be durable.
     pub async fn flush_if_due(&self, partition: &Arc<Partition>) -> Result<(), BrokerError> {
-        let due = partition.with_log(|log| log.unflushed_messages() >= log.config().flush_messages);
-        if due {
-            self.flusher.flush(partition.clone()).await.map_err(|e| {
-                BrokerError::Storage(format!(
-                    "fsync of {}-{} failed: {e}",
-                    partition.topic, partition.partition
-                ))
-            })?;
-        }
-        Ok(())
+        self.flusher.flush_if_due(partition).await.map_err(|e| {
+            BrokerError::Storage(format!(
+                "fsync of {}-{} failed: {e}",
+                partition.topic, partition.partition
+            ))
+        })
     }
 
     /// Brings the hosted replicas in line with the metadata: opens logs of partitions assigned
