@@ -59,6 +59,31 @@ pub enum ErrorCode {
     /// The write was appended by the leader but not confirmed by enough replicas in time; it
     /// may still become committed. Retrying may duplicate it.
     NotEnoughReplicasAfterAppend,
+    /// A record without a key sent to a compacted topic (compaction keeps one record per key).
+    RecordKeyRequired,
+    /// No consumer group by that name exists (it has no members and no committed offsets).
+    GroupNotFound,
+    /// No consumer instance by that name exists in the group (never created, deleted, or
+    /// expired after its idle timeout).
+    ConsumerInstanceNotFound,
+    /// A consumer instance with that name already exists in the group.
+    ConsumerInstanceExists,
+    /// The group does not know this member id (expired or never joined): rejoin with epoch 0.
+    UnknownMember,
+    /// The member's epoch is older than the coordinator's: the member was fenced (its
+    /// partitions may belong to another member now) and must rejoin.
+    StaleMemberEpoch,
+    /// The request names partitions the consumer is not assigned.
+    PartitionNotAssigned,
+    /// The operation needs an empty group (no active members), as Kafka requires for
+    /// resetting offsets and deleting a group.
+    GroupNotEmpty,
+    /// The consumer instance has neither a subscription nor a manual assignment.
+    NoSubscription,
+    /// This coordinator does not own the group's shard (it moved); ask the lookup endpoint.
+    NotCoordinator,
+    /// No coordinator owns the group's shard right now (a takeover is in progress).
+    CoordinatorNotAvailable,
 }
 
 impl ErrorCode {
@@ -69,22 +94,32 @@ impl ErrorCode {
             Self::RouteNotFound
             | Self::TopicNotFound
             | Self::PartitionNotFound
-            | Self::ClusterNotFound => StatusCode::NOT_FOUND,
+            | Self::ClusterNotFound
+            | Self::GroupNotFound
+            | Self::ConsumerInstanceNotFound
+            | Self::UnknownMember => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::TopicAlreadyExists => StatusCode::CONFLICT,
+            Self::TopicAlreadyExists
+            | Self::ConsumerInstanceExists
+            | Self::StaleMemberEpoch
+            | Self::PartitionNotAssigned
+            | Self::GroupNotEmpty
+            | Self::NoSubscription => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::NotLeader => StatusCode::MISDIRECTED_REQUEST,
+            Self::NotLeader | Self::NotCoordinator => StatusCode::MISDIRECTED_REQUEST,
             Self::RecordTooLarge
             | Self::OffsetOutOfRange
             | Self::InvalidRequest
-            | Self::InvalidConfig => StatusCode::UNPROCESSABLE_ENTITY,
+            | Self::InvalidConfig
+            | Self::RecordKeyRequired => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal | Self::Storage => StatusCode::INTERNAL_SERVER_ERROR,
             Self::MetadataUnavailable
             | Self::LeaderNotAvailable
             | Self::NotReady
             | Self::NotEnoughReplicas
-            | Self::NotEnoughReplicasAfterAppend => StatusCode::SERVICE_UNAVAILABLE,
+            | Self::NotEnoughReplicasAfterAppend
+            | Self::CoordinatorNotAvailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -113,6 +148,17 @@ impl ErrorCode {
             Self::NotReady => 50303,
             Self::NotEnoughReplicas => 50304,
             Self::NotEnoughReplicasAfterAppend => 50305,
+            Self::RecordKeyRequired => 42207,
+            Self::GroupNotFound => 40405,
+            Self::ConsumerInstanceNotFound => 40403,
+            Self::ConsumerInstanceExists => 40901,
+            Self::UnknownMember => 40406,
+            Self::StaleMemberEpoch => 40903,
+            Self::PartitionNotAssigned => 40904,
+            Self::GroupNotEmpty => 40905,
+            Self::NoSubscription => 40906,
+            Self::NotCoordinator => 42102,
+            Self::CoordinatorNotAvailable => 50306,
         }
     }
 
@@ -126,11 +172,13 @@ impl ErrorCode {
                 | Self::NotReady
                 | Self::NotEnoughReplicas
                 | Self::NotEnoughReplicasAfterAppend
+                | Self::NotCoordinator
+                | Self::CoordinatorNotAvailable
         )
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 33] = [
         Self::MalformedRequest,
         Self::InvalidParameter,
         Self::RouteNotFound,
@@ -153,6 +201,17 @@ impl ErrorCode {
         Self::NotReady,
         Self::NotEnoughReplicas,
         Self::NotEnoughReplicasAfterAppend,
+        Self::RecordKeyRequired,
+        Self::GroupNotFound,
+        Self::ConsumerInstanceNotFound,
+        Self::ConsumerInstanceExists,
+        Self::UnknownMember,
+        Self::StaleMemberEpoch,
+        Self::PartitionNotAssigned,
+        Self::GroupNotEmpty,
+        Self::NoSubscription,
+        Self::NotCoordinator,
+        Self::CoordinatorNotAvailable,
     ];
 }
 
