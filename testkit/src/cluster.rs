@@ -1,7 +1,9 @@
-//! [`Cluster`]: one test's etcd and N brokers on loopback, under a temporary root that is kept
-//! (and its logs printed) when the test fails. Every child dies with the cluster.
+//! [`Cluster`]: one test's etcd, N brokers and M coordinators on loopback, under a temporary
+//! root that is kept (and its logs printed) when the test fails. Every child dies with the
+//! cluster.
 //!
-//! Layout of the root: `etcd/` (when the cluster owns its etcd), `broker-<id>/` data dirs and
+//! Layout of the root: `etcd/` (when the cluster owns its etcd), `broker-<id>/` data dirs,
+//! `coordinator-<id>/` (coordinators keep no state; the dir only exists) and
 //! `logs/<name>.log`, the same as the launcher's directory.
 
 use std::ffi::OsString;
@@ -22,6 +24,9 @@ use crate::ready::{PollFailure, poll, shorten};
 /// Path a broker answers 200 on once it is registered in etcd and has opened its logs.
 pub const BROKER_READY_PATH: &str = "/readyz";
 
+/// Path a coordinator answers 200 on once it is ready to serve groups.
+pub const COORDINATOR_READY_PATH: &str = "/readyz";
+
 /// Builds a [`Cluster`]; see [`Cluster::builder`].
 #[derive(Debug, Clone)]
 pub struct ClusterBuilder {
@@ -29,6 +34,10 @@ pub struct ClusterBuilder {
     broker_bin: Option<PathBuf>,
     broker_args: Vec<OsString>,
     broker_env: Vec<(OsString, OsString)>,
+    coordinators: u32,
+    coordinator_bin: Option<PathBuf>,
+    coordinator_args: Vec<OsString>,
+    coordinator_env: Vec<(OsString, OsString)>,
     etcd: Option<Arc<Etcd>>,
     ready_timeout: Duration,
 }
@@ -60,6 +69,33 @@ impl ClusterBuilder {
         self
     }
 
+    /// Sets the number of coordinators, with ids `1..=n` (default 0). They start once every
+    /// broker is ready.
+    pub fn coordinators(mut self, n: u32) -> Self {
+        self.coordinators = n;
+        self
+    }
+
+    /// Sets the coordinator executable; without it, [`find_bin`]`("runnel-coordinator")` is
+    /// used (only when [`coordinators`](Self::coordinators) is above 0).
+    pub fn coordinator_bin(mut self, path: impl Into<PathBuf>) -> Self {
+        self.coordinator_bin = Some(path.into());
+        self
+    }
+
+    /// Appends arguments given to every coordinator after the ones the cluster sets.
+    pub fn coordinator_args<S: AsRef<std::ffi::OsStr>>(mut self, args: &[S]) -> Self {
+        self.coordinator_args
+            .extend(args.iter().map(|arg| arg.as_ref().to_owned()));
+        self
+    }
+
+    /// Adds an environment variable to every coordinator.
+    pub fn coordinator_env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.coordinator_env.push((key.into(), value.into()));
+        self
+    }
+
     /// Uses an existing etcd instead of starting one; the cluster gets its own key prefix in
     /// it and leaves it running on drop.
     pub fn etcd(mut self, etcd: Arc<Etcd>) -> Self {
@@ -67,13 +103,14 @@ impl ClusterBuilder {
         self
     }
 
-    /// Bounds each broker's readiness wait (default 30 s).
+    /// Bounds each broker's and coordinator's readiness wait (default 30 s).
     pub fn ready_timeout(mut self, timeout: Duration) -> Self {
         self.ready_timeout = timeout;
         self
     }
 
-    /// Starts etcd (unless given one) and the brokers, and waits until all are ready.
+    /// Starts etcd (unless given one) and the brokers, waits until they are ready, then starts
+    /// the coordinators and waits until they are ready too.
     ///
     /// # Errors
     /// [`Error::ClusterStart`] naming the kept root directory and what failed (with the
@@ -144,12 +181,46 @@ impl ClusterBuilder {
             Some(first) => fetch_cluster_id(first.base_url(), self.ready_timeout).await?,
             None => String::new(),
         };
+        let mut coordinators = Vec::new();
+        if self.coordinators > 0 {
+            let binary = match self.coordinator_bin {
+                Some(binary) => binary,
+                None => find_bin("runnel-coordinator")?,
+            };
+            for id in 1..=self.coordinators {
+                let port = free_port()?;
+                let listen = format!("127.0.0.1:{port}");
+                let base_url = format!("http://{listen}");
+                let name = format!("coordinator-{id}");
+                let log_file = root.join("logs").join(format!("{name}.log"));
+                let mut spec =
+                    ServiceSpec::new(&name, &binary, &base_url, root.join(&name), log_file)
+                        .args(coordinator_args(
+                            id,
+                            &listen,
+                            &base_url,
+                            etcd.endpoint(),
+                            &prefix,
+                        ))
+                        .args(&self.coordinator_args);
+                spec.env.extend(self.coordinator_env.iter().cloned());
+                spec.ready_timeout = self.ready_timeout;
+                coordinators.push(ServiceProcess::new(spec));
+            }
+        }
+        for coordinator in &mut coordinators {
+            coordinator.start()?;
+        }
+        for coordinator in &mut coordinators {
+            coordinator.wait_ready(COORDINATOR_READY_PATH).await?;
+        }
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|error| Error::io("build an HTTP client", std::io::Error::other(error)))?;
         Ok(Cluster {
+            coordinators,
             brokers,
             etcd,
             etcd_prefix: prefix,
@@ -170,6 +241,33 @@ pub fn broker_args(
     etcd_endpoints: &str,
     etcd_prefix: &str,
 ) -> Vec<OsString> {
+    let mut args = service_args(id, listen, advertised_url, etcd_endpoints, etcd_prefix);
+    args.push("--data-dir".into());
+    args.push(data_dir.as_os_str().to_owned());
+    args
+}
+
+/// The arguments that place coordinator `id` on its port and etcd prefix (a coordinator keeps
+/// no local state, so it takes no data dir).
+pub fn coordinator_args(
+    id: u32,
+    listen: &str,
+    advertised_url: &str,
+    etcd_endpoints: &str,
+    etcd_prefix: &str,
+) -> Vec<OsString> {
+    service_args(id, listen, advertised_url, etcd_endpoints, etcd_prefix)
+}
+
+/// The flags every service takes: `--id`, `--listen`, `--advertised-url`, `--etcd-endpoints`
+/// and `--etcd-prefix`.
+fn service_args(
+    id: u32,
+    listen: &str,
+    advertised_url: &str,
+    etcd_endpoints: &str,
+    etcd_prefix: &str,
+) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     for (flag, value) in [
         ("--id", id.to_string()),
@@ -181,8 +279,6 @@ pub fn broker_args(
         args.push(flag.into());
         args.push(value.into());
     }
-    args.push("--data-dir".into());
-    args.push(data_dir.as_os_str().to_owned());
     args
 }
 
@@ -233,12 +329,15 @@ fn unique_prefix() -> String {
     )
 }
 
-/// Etcd plus brokers `1..=n` for one test. Dropping it SIGKILLs every broker, and etcd unless
-/// it was shared in through [`ClusterBuilder::etcd`]. If the thread is panicking, the root
-/// directory is kept and each process's log tail is printed to stderr.
+/// Etcd plus brokers `1..=n` and coordinators `1..=m` for one test. Dropping it SIGKILLs every
+/// coordinator, then every broker, and etcd unless it was shared in through
+/// [`ClusterBuilder::etcd`]. If the thread is panicking, the root directory is kept and each
+/// process's log tail is printed to stderr.
 #[derive(Debug)]
 pub struct Cluster {
-    // Brokers drop (die) before etcd, so their logs end with their own story.
+    // Fields drop in order: coordinators, then brokers, then etcd, so each log ends with its
+    // own story rather than with the loss of what it depends on.
+    coordinators: Vec<ServiceProcess>,
     brokers: Vec<ServiceProcess>,
     etcd: Arc<Etcd>,
     etcd_prefix: String,
@@ -250,13 +349,18 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Returns a builder for one broker, its own etcd and a 30 s readiness bound.
+    /// Returns a builder for one broker, no coordinator, its own etcd and a 30 s readiness
+    /// bound.
     pub fn builder() -> ClusterBuilder {
         ClusterBuilder {
             brokers: 1,
             broker_bin: None,
             broker_args: Vec::new(),
             broker_env: Vec::new(),
+            coordinators: 0,
+            coordinator_bin: None,
+            coordinator_args: Vec::new(),
+            coordinator_env: Vec::new(),
             etcd: None,
             ready_timeout: DEFAULT_READY_TIMEOUT,
         }
@@ -300,7 +404,44 @@ impl Cluster {
         broker.wait_ready(BROKER_READY_PATH).await
     }
 
-    /// Waits until every running broker is ready.
+    /// Returns coordinator `id` to signal, kill or restart.
+    ///
+    /// # Panics
+    /// When there is no coordinator `id`.
+    pub fn coordinator(&mut self, id: u32) -> &mut ServiceProcess {
+        let count = self.coordinators.len();
+        id.checked_sub(1)
+            .and_then(|index| self.coordinators.get_mut(index as usize))
+            .unwrap_or_else(|| panic!("no coordinator {id} in a cluster of {count} coordinators"))
+    }
+
+    /// Returns every coordinator, in id order.
+    pub fn coordinators(&mut self) -> &mut [ServiceProcess] {
+        &mut self.coordinators
+    }
+
+    /// Returns the coordinators' base URLs in id order.
+    pub fn coordinator_urls(&self) -> Vec<String> {
+        self.coordinators
+            .iter()
+            .map(|coordinator| coordinator.base_url().to_owned())
+            .collect()
+    }
+
+    /// Restarts coordinator `id` (SIGKILLing it first if it runs) and waits until it is ready.
+    ///
+    /// # Errors
+    /// As [`ServiceProcess::start`] and [`ServiceProcess::wait_ready`].
+    ///
+    /// # Panics
+    /// When there is no coordinator `id`.
+    pub async fn restart_coordinator(&mut self, id: u32) -> Result<()> {
+        let coordinator = self.coordinator(id);
+        coordinator.restart()?;
+        coordinator.wait_ready(COORDINATOR_READY_PATH).await
+    }
+
+    /// Waits until every running broker, then every running coordinator, is ready.
     ///
     /// # Errors
     /// As [`ServiceProcess::wait_ready`].
@@ -310,10 +451,15 @@ impl Cluster {
                 broker.wait_ready(BROKER_READY_PATH).await?;
             }
         }
+        for coordinator in &mut self.coordinators {
+            if coordinator.is_running() {
+                coordinator.wait_ready(COORDINATOR_READY_PATH).await?;
+            }
+        }
         Ok(())
     }
 
-    /// Returns the etcd the brokers use.
+    /// Returns the etcd the brokers and coordinators use.
     pub fn etcd(&self) -> &Etcd {
         &self.etcd
     }
@@ -328,7 +474,7 @@ impl Cluster {
         &self.cluster_id
     }
 
-    /// Returns an HTTP client for talking to the brokers (no proxy, 30 s timeout).
+    /// Returns an HTTP client for talking to the services (no proxy, 30 s timeout).
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }

@@ -11,7 +11,8 @@
 //! - [`pid`]: signals and liveness of raw pids, for processes this process did not spawn.
 //! - [`process`]: [`ServiceProcess`], one service binary with its data dir and log file.
 //! - [`etcd`]: [`Etcd`], Debian's etcd on a data dir and two free ports.
-//! - [`cluster`]: [`Cluster`], etcd plus N brokers for one test; kills everything on drop.
+//! - [`cluster`]: [`Cluster`], etcd plus N brokers and M coordinators for one test; kills
+//!   everything on drop.
 //! - [`ready`]: bounded HTTP polling shared by the readiness waits.
 //! - [`logs`]: tails of log files for failure messages.
 //!
@@ -25,6 +26,19 @@
 //!     .await?;
 //! cluster.broker(2).kill()?;
 //! cluster.restart_broker(2).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Coordinators start after the brokers are ready:
+//! ```no_run
+//! # async fn demo() -> runnel_testkit::Result<()> {
+//! let mut cluster = runnel_testkit::Cluster::builder()
+//!     .brokers(1)
+//!     .coordinators(2)
+//!     .start()
+//!     .await?;
+//! let urls = cluster.coordinator_urls();
+//! cluster.restart_coordinator(1).await?;
 //! # Ok(()) }
 //! ```
 

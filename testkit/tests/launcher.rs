@@ -1,9 +1,13 @@
 //! Pins the launcher's contract (`scripts/cluster` runs `runnel-cluster`): `up` starts detached
 //! processes and writes `cluster.env`, refuses while the cluster runs, `kill`/`start` rewrite
-//! a pid, `down` stops everything keeping data, and `up` again brings back the same endpoint
-//! with the same data. It runs an etcd-only cluster (`--brokers 0`) so it needs no broker.
+//! a pid, `down` stops everything keeping data, and `up` again brings back the same endpoints
+//! with the same data. The etcd-only test (`--brokers 0 --coordinators 0`) needs no service
+//! binary; the coordinator test runs the real broker and coordinator of this target dir.
+
+mod support;
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -36,6 +40,7 @@ impl Launcher {
             .arg(&self.dir)
             .env_remove("RUNNEL_DIR")
             .env_remove("RUNNEL_BROKER_BIN")
+            .env_remove("RUNNEL_COORDINATOR_BIN")
             .output()
             .expect("run runnel-cluster");
         eprintln!(
@@ -66,8 +71,12 @@ impl Launcher {
     }
 
     fn etcd_pid(&self) -> Option<u32> {
+        self.pid("RUNNEL_ETCD_PID")
+    }
+
+    fn pid(&self, key: &str) -> Option<u32> {
         self.env()
-            .get("RUNNEL_ETCD_PID")
+            .get(key)
             .map(|pid| pid.parse().expect("numeric pid"))
     }
 }
@@ -78,8 +87,8 @@ impl Drop for Launcher {
     }
 }
 
-fn alive(pid: u32, data_dir: &Path) -> bool {
-    state(pid, Some(data_dir.as_os_str())) != PidState::Gone
+fn alive(pid: u32, marker: impl AsRef<OsStr>) -> bool {
+    state(pid, Some(marker.as_ref())) != PidState::Gone
 }
 
 fn http() -> reqwest::Client {
@@ -93,12 +102,13 @@ fn http() -> reqwest::Client {
 #[tokio::test]
 async fn given_a_cluster_dir_when_up_kill_start_down_up_should_keep_endpoint_and_data() {
     let launcher = Launcher::new();
-    launcher.ok(&["up", "--brokers", "0"]);
+    launcher.ok(&["up", "--brokers", "0", "--coordinators", "0"]);
     let env = launcher.env();
     let dir = launcher.dir.canonicalize().expect("cluster dir");
     let etcd_data = dir.join("etcd");
     assert_eq!(env["RUNNEL_DIR"], dir.display().to_string());
     assert_eq!(env["RUNNEL_BROKERS"], "");
+    assert_eq!(env["RUNNEL_COORDINATORS"], "");
     let endpoint = env["RUNNEL_ETCD_ENDPOINTS"].clone();
     assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
     let first_pid = launcher.etcd_pid().expect("etcd pid in cluster.env");
@@ -167,4 +177,133 @@ fn given_no_cluster_when_down_should_fail_politely() {
     let output = launcher.run(&["down"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no cluster in"));
+}
+
+#[tokio::test]
+async fn given_two_coordinators_when_up_kill_start_down_up_should_track_them_in_cluster_env() {
+    let Some(coordinator_bin) = support::coordinator_bin() else {
+        return;
+    };
+    let broker_bin = support::broker_bin();
+    let launcher = Launcher::new();
+    let up = launcher.ok(&[
+        "up",
+        "--brokers",
+        "1",
+        "--coordinators",
+        "2",
+        "--broker-bin",
+        path_arg(&broker_bin),
+        "--coordinator-bin",
+        path_arg(&coordinator_bin),
+    ]);
+    assert!(up.contains("coordinator 2"), "{up}");
+    let env = launcher.env();
+    let urls: Vec<String> = (1..=2)
+        .map(|id| env[&format!("RUNNEL_COORDINATOR_{id}_URL")].clone())
+        .collect();
+    assert_eq!(env["RUNNEL_COORDINATORS"], urls.join(","));
+    assert_ne!(urls[0], urls[1]);
+    for url in &urls {
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        for path in ["/readyz", "/healthz"] {
+            let answer = http().get(format!("{url}{path}")).send().await;
+            let status = answer.map(|response| response.status().as_u16());
+            assert_eq!(status.ok(), Some(200), "GET {url}{path}");
+        }
+    }
+    let first_pid = launcher
+        .pid("RUNNEL_COORDINATOR_1_PID")
+        .expect("coordinator 1 pid in cluster.env");
+    let second_pid = launcher
+        .pid("RUNNEL_COORDINATOR_2_PID")
+        .expect("coordinator 2 pid in cluster.env");
+    let broker_pid = launcher.pid("RUNNEL_BROKER_1_PID").expect("broker pid");
+    assert!(alive(first_pid, &urls[0]) && alive(second_pid, &urls[1]));
+    let status = launcher.ok(&["status"]);
+    assert!(
+        status.contains("coordinator 1") && status.contains("coordinator 2"),
+        "{status}"
+    );
+
+    launcher.ok(&["kill", "coordinator-1"]);
+    assert!(!alive(first_pid, &urls[0]));
+    assert_eq!(launcher.pid("RUNNEL_COORDINATOR_1_PID"), None);
+    assert_eq!(launcher.pid("RUNNEL_COORDINATOR_2_PID"), Some(second_pid));
+    assert_eq!(launcher.run(&["status"]).status.code(), Some(3));
+    let unknown = launcher.run(&["kill", "coordinator-9"]);
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no coordinator 9"),
+        "{unknown:?}"
+    );
+    launcher.ok(&[
+        "start",
+        "coordinator-1",
+        "--coordinator-bin",
+        path_arg(&coordinator_bin),
+    ]);
+    let restarted_pid = launcher
+        .pid("RUNNEL_COORDINATOR_1_PID")
+        .expect("start writes the new pid");
+    assert_ne!(restarted_pid, first_pid);
+    assert_eq!(launcher.env()["RUNNEL_COORDINATOR_1_URL"], urls[0]);
+    launcher.ok(&["status"]);
+
+    let down = launcher.ok(&["down"]);
+    let position = |what: &str| {
+        down.find(what)
+            .unwrap_or_else(|| panic!("`{what}` in down's output: {down}"))
+    };
+    assert!(position("stopped coordinator 1") < position("stopped broker 1"));
+    assert!(position("stopped coordinator 2") < position("stopped broker 1"));
+    assert!(position("stopped broker 1") < position("stopped etcd"));
+    assert!(!alive(restarted_pid, &urls[0]) && !alive(second_pid, &urls[1]));
+    let dir = launcher.dir.canonicalize().expect("cluster dir");
+    assert!(!alive(broker_pid, dir.join("broker-1")));
+    let env = launcher.env();
+    assert!(
+        !env.keys().any(|key| key.ends_with("_PID")),
+        "down drops every pid: {env:?}"
+    );
+
+    // The DIR remembers how many coordinators there are and their ports.
+    launcher.ok(&[
+        "up",
+        "--broker-bin",
+        path_arg(&broker_bin),
+        "--coordinator-bin",
+        path_arg(&coordinator_bin),
+    ]);
+    let env = launcher.env();
+    assert_eq!(env["RUNNEL_COORDINATORS"], urls.join(","), "same ports");
+    assert!(env.contains_key("RUNNEL_COORDINATOR_2_PID"));
+    assert!(dir.join("logs/coordinator-2.log").is_file());
+}
+
+#[test]
+fn given_a_missing_coordinator_binary_when_up_should_say_so_and_start_nothing() {
+    let launcher = Launcher::new();
+    let missing = launcher.dir.with_file_name("no-such-runnel-coordinator");
+    let output = launcher.run(&[
+        "up",
+        "--brokers",
+        "0",
+        "--coordinator-bin",
+        path_arg(&missing),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("coordinator executable runnel-coordinator is missing")
+            && stderr.contains(&missing.display().to_string()),
+        "{stderr}"
+    );
+    assert!(
+        !launcher.dir.join("cluster.env").exists(),
+        "nothing was started"
+    );
+}
+
+fn path_arg(path: &Path) -> &str {
+    path.to_str().expect("test paths are UTF-8")
 }

@@ -25,6 +25,16 @@ pub fn render(dir: &ClusterDir, state: &ClusterState) -> String {
             vars.push((format!("RUNNEL_BROKER_{}_PID", broker.id), pid.to_string()));
         }
     }
+    let coordinators = state.coordinators();
+    let urls: Vec<String> = coordinators.iter().map(|c| c.url()).collect();
+    vars.push(("RUNNEL_COORDINATORS".into(), urls.join(",")));
+    for coordinator in coordinators {
+        let id = coordinator.id;
+        vars.push((format!("RUNNEL_COORDINATOR_{id}_URL"), coordinator.url()));
+        if let Some(pid) = coordinator.pid {
+            vars.push((format!("RUNNEL_COORDINATOR_{id}_PID"), pid.to_string()));
+        }
+    }
     let mut text = format!(
         "# Runnel local cluster, written by scripts/cluster. Load with: . {}\n",
         quote(&dir.env_file().display().to_string())

@@ -11,7 +11,7 @@ pub enum LaunchError {
     Testkit(#[from] runnel_testkit::Error),
     /// `up` found processes of this cluster still running.
     #[error(
-        "the cluster in {} is already running ({running}); run `scripts/cluster down --dir {0}` first, or `scripts/cluster start <id>` for a stopped broker",
+        "the cluster in {} is already running ({running}); run `scripts/cluster down --dir {0}` first, or `scripts/cluster start <id|coordinator-<id>>` for a stopped broker or coordinator",
         dir.display()
     )]
     AlreadyRunning {
@@ -42,10 +42,30 @@ pub enum LaunchError {
         /// Brokers it has.
         count: usize,
     },
+    /// The named coordinator does not exist.
+    #[error("no coordinator {id} in this cluster ({})", coordinator_range(*count))]
+    UnknownCoordinator {
+        /// The id asked for.
+        id: u32,
+        /// Coordinators it has.
+        count: usize,
+    },
+    /// A service executable is not where it was looked for.
+    #[error(
+        "the {service} executable {binary} is missing (looked in {looked_in}); build it with `cargo build -p {binary}` (scripts/cluster does when the workspace has it) or pass --{service}-bin"
+    )]
+    MissingBinary {
+        /// `broker` or `coordinator`.
+        service: &'static str,
+        /// Its file name, which is also its package name, e.g. `runnel-coordinator`.
+        binary: &'static str,
+        /// Where it was looked for.
+        looked_in: String,
+    },
     /// `start` was asked for a process that runs.
     #[error("{name} is already running as pid {pid}")]
     AlreadyStarted {
-        /// `etcd` or `broker <id>`.
+        /// `etcd`, `broker <id>` or `coordinator <id>`.
         name: String,
         /// Its pid.
         pid: u32,
@@ -53,13 +73,13 @@ pub enum LaunchError {
     /// A signal was asked for a process that does not run.
     #[error("{name} is not running")]
     NotRunning {
-        /// `etcd` or `broker <id>`.
+        /// `etcd`, `broker <id>` or `coordinator <id>`.
         name: String,
     },
     /// A process outlived SIGTERM's wait.
     #[error("{name} (pid {pid}) is still running {waited:?} after SIGTERM")]
     StillRunning {
-        /// `etcd` or `broker <id>`.
+        /// `etcd`, `broker <id>` or `coordinator <id>`.
         name: String,
         /// Its pid.
         pid: u32,
@@ -90,4 +110,11 @@ pub enum LaunchError {
         /// The parse error.
         source: serde_json::Error,
     },
+}
+
+fn coordinator_range(count: usize) -> String {
+    match count {
+        0 => "it has none; `up --coordinators N` adds them".to_owned(),
+        count => format!("it has coordinators 1..={count}"),
+    }
 }

@@ -1,4 +1,5 @@
-//! The launcher's commands: `up`, `down`, `status`, `kill`, `start`. Processes run detached
+//! The launcher's commands: `up`, `down`, `status`, `kill`, `start`, over etcd, brokers and
+//! coordinators (started in that order, stopped in the reverse one). Processes run detached
 //! (own session, output in `DIR/logs/`) so they outlive the command; `DIR/cluster.json` is the
 //! only link between invocations and `DIR/cluster.env` is rewritten from it after every change.
 //! Commands that change anything hold the DIR's lock.
@@ -7,13 +8,16 @@ mod env_file;
 mod error;
 mod state;
 
+use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
-use runnel_testkit::cluster::{BROKER_READY_PATH, broker_args, fetch_cluster_id};
+use runnel_testkit::cluster::{
+    BROKER_READY_PATH, COORDINATOR_READY_PATH, broker_args, coordinator_args, fetch_cluster_id,
+};
 use runnel_testkit::pid::{PidState, Termination, send_signal, terminate, wait_gone};
 use runnel_testkit::{Etcd, EtcdConfig, Launch, ServiceProcess, ServiceSpec, find_bin};
 
@@ -26,6 +30,10 @@ const ETCD_READY_TIMEOUT: Duration = Duration::from_secs(20);
 const BROKER_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Time a broker gets to shut down cleanly before SIGKILL.
 const BROKER_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound on a coordinator becoming ready.
+const COORDINATOR_READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time a coordinator gets to shut down cleanly before SIGKILL; it keeps no state to flush.
+const COORDINATOR_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time etcd gets to shut down cleanly before SIGKILL.
 const ETCD_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time the kernel gets to remove a SIGKILLed process.
@@ -61,25 +69,30 @@ impl Signal {
     }
 }
 
-/// The process a command is about: `etcd` or a broker id.
+/// The process a command is about: `etcd`, a broker id or `coordinator-<id>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     /// The cluster's etcd.
     Etcd,
     /// The broker with this id.
     Broker(u32),
+    /// The coordinator with this id.
+    Coordinator(u32),
 }
 
 impl FromStr for Target {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let expected =
+            || format!("expected a broker id, `coordinator-<id>` or `etcd`, got `{text}`");
         if text == "etcd" {
             return Ok(Target::Etcd);
         }
-        text.parse()
-            .map(Target::Broker)
-            .map_err(|_| format!("expected a broker id or `etcd`, got `{text}`"))
+        if let Some(id) = text.strip_prefix("coordinator-") {
+            return id.parse().map(Target::Coordinator).map_err(|_| expected());
+        }
+        text.parse().map(Target::Broker).map_err(|_| expected())
     }
 }
 
@@ -88,27 +101,45 @@ impl fmt::Display for Target {
         match self {
             Target::Etcd => f.write_str("etcd"),
             Target::Broker(id) => write!(f, "broker {id}"),
+            Target::Coordinator(id) => write!(f, "coordinator {id}"),
         }
     }
 }
 
-/// Starts etcd and the brokers of the cluster in `dir` (creating it with `brokers` brokers,
-/// default 1), waits until all are ready and writes `cluster.env`. Refuses when any process of
-/// the cluster still runs. On failure, stops what it started.
-pub async fn up(
-    dir: &Path,
-    brokers: Option<u32>,
-    broker_bin: Option<PathBuf>,
-    extra_broker_args: Vec<String>,
-) -> Result<ExitCode, LaunchError> {
+/// What `up` was asked for; `None` and empty fields mean "as before, or the default".
+#[derive(Debug, Default)]
+pub struct UpOptions {
+    /// Number of brokers (default: as many as DIR has, else 1).
+    pub brokers: Option<u32>,
+    /// Broker executable (default: `runnel-broker` next to this executable).
+    pub broker_bin: Option<PathBuf>,
+    /// Extra broker arguments; remembered in DIR.
+    pub broker_args: Vec<String>,
+    /// Number of coordinators (default: as many as DIR has, else 1).
+    pub coordinators: Option<u32>,
+    /// Coordinator executable (default: `runnel-coordinator` next to this executable).
+    pub coordinator_bin: Option<PathBuf>,
+    /// Extra coordinator arguments; remembered in DIR.
+    pub coordinator_args: Vec<String>,
+}
+
+/// Starts etcd, the brokers and then the coordinators of the cluster in `dir` (creating it
+/// with 1 broker and 1 coordinator unless told otherwise), waits until all are ready and
+/// writes `cluster.env`. Refuses when any process of the cluster still runs. On failure,
+/// stops what it started.
+pub async fn up(dir: &Path, options: UpOptions) -> Result<ExitCode, LaunchError> {
     let dir = ClusterDir::open(dir, true)?;
     let _lock = dir.lock()?;
-    let (mut state, default_brokers) = match ClusterState::load(&dir)? {
+    let (mut state, default_brokers, default_coordinators) = match ClusterState::load(&dir)? {
         Some(state) => {
-            let existing = u32::try_from(state.brokers.len()).unwrap_or(u32::MAX);
-            (state, existing)
+            let brokers = u32::try_from(state.brokers.len()).unwrap_or(u32::MAX);
+            // A DIR from before coordinators existed gets the default, like a new one.
+            let coordinators = state.coordinators.as_ref().map_or(1, |coordinators| {
+                u32::try_from(coordinators.len()).unwrap_or(u32::MAX)
+            });
+            (state, brokers, coordinators)
         }
-        None => (ClusterState::fresh()?, 1),
+        None => (ClusterState::fresh()?, 1, 1),
     };
     state.forget_dead(&dir);
     let running = state.running();
@@ -119,7 +150,7 @@ pub async fn up(
         });
     }
     let existing = state.brokers.len();
-    let count = brokers.unwrap_or(default_brokers);
+    let count = options.brokers.unwrap_or(default_brokers);
     if (count as usize) < existing {
         return Err(LaunchError::CannotShrink {
             dir: dir.root().to_owned(),
@@ -127,17 +158,30 @@ pub async fn up(
         });
     }
     state.grow_to(count)?;
-    if !extra_broker_args.is_empty() {
-        state.broker_args = extra_broker_args;
+    if !options.broker_args.is_empty() {
+        state.broker_args = options.broker_args;
     }
-    let binary = if count > 0 {
-        Some(broker_binary(broker_bin)?)
-    } else {
-        None
+    let coordinators = options.coordinators.unwrap_or(default_coordinators);
+    state.resize_coordinators(coordinators)?;
+    if !options.coordinator_args.is_empty() {
+        state.coordinator_args = options.coordinator_args;
+    }
+    // Both executables are resolved before anything starts, so a missing one costs nothing.
+    let binaries = Binaries {
+        broker: if count > 0 {
+            Some(service_binary(BROKER, options.broker_bin)?)
+        } else {
+            None
+        },
+        coordinator: if coordinators > 0 {
+            Some(service_binary(COORDINATOR, options.coordinator_bin)?)
+        } else {
+            None
+        },
     };
     state.save(&dir)?;
 
-    let started = start_everything(&dir, &mut state, binary.as_deref()).await;
+    let started = start_everything(&dir, &mut state, &binaries).await;
     if let Err(error) = started {
         eprintln!("runnel-cluster: start failed; stopping what was started");
         stop_everything(&dir, &mut state).await;
@@ -150,17 +194,18 @@ pub async fn up(
         dir.root().display(),
         state.cluster_id.as_deref().unwrap_or("-")
     );
-    println!(
-        "  etcd      pid {:<8} {}",
-        state.etcd.pid.unwrap_or(0),
-        state.etcd.endpoint()
-    );
+    let line = |name: &str, pid: Option<u32>, url: &str| {
+        println!("  {name:<14} pid {:<8} {url}", pid.unwrap_or(0));
+    };
+    line("etcd", state.etcd.pid, &state.etcd.endpoint());
     for broker in &state.brokers {
-        println!(
-            "  broker {:<2} pid {:<8} {}",
-            broker.id,
-            broker.pid.unwrap_or(0),
-            broker.url()
+        line(&format!("broker {}", broker.id), broker.pid, &broker.url());
+    }
+    for coordinator in state.coordinators() {
+        line(
+            &format!("coordinator {}", coordinator.id),
+            coordinator.pid,
+            &coordinator.url(),
         );
     }
     println!(
@@ -171,7 +216,8 @@ pub async fn up(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Stops the brokers, then etcd, keeping their data; removes the pids from `cluster.env`.
+/// Stops the coordinators, then the brokers, then etcd, keeping their data; removes the pids
+/// from `cluster.env`.
 pub async fn down(dir: &Path) -> Result<ExitCode, LaunchError> {
     let dir = ClusterDir::open(dir, false)?;
     let _lock = dir.lock()?;
@@ -212,7 +258,7 @@ pub async fn status(dir: &Path) -> Result<ExitCode, LaunchError> {
         state.etcd.pid,
         state.etcd.endpoint(),
         "/health",
-        dir.etcd_data(),
+        dir.etcd_data().into_os_string(),
     );
     let brokers = state.brokers.iter().map(|b| {
         (
@@ -220,12 +266,22 @@ pub async fn status(dir: &Path) -> Result<ExitCode, LaunchError> {
             b.pid,
             b.url(),
             BROKER_READY_PATH,
-            dir.broker_data(b.id),
+            dir.broker_data(b.id).into_os_string(),
         )
     });
-    for (name, pid, url, ready_path, marker) in std::iter::once(etcd).chain(brokers) {
+    let coordinators = state.coordinators().iter().map(|c| {
+        (
+            format!("coordinator {}", c.id),
+            c.pid,
+            c.url(),
+            COORDINATOR_READY_PATH,
+            OsString::from(c.url()),
+        )
+    });
+    let all = std::iter::once(etcd).chain(brokers).chain(coordinators);
+    for (name, pid, url, ready_path, marker) in all {
         let process_state = pid.map_or(PidState::Gone, |pid| {
-            runnel_testkit::pid::state(pid, Some(marker.as_os_str()))
+            runnel_testkit::pid::state(pid, Some(&marker))
         });
         let (what, ready) = match process_state {
             PidState::Gone => ("down", false),
@@ -250,7 +306,7 @@ pub async fn status(dir: &Path) -> Result<ExitCode, LaunchError> {
         let pid = pid
             .filter(|_| process_state != PidState::Gone)
             .map_or("-".to_owned(), |pid| pid.to_string());
-        println!("  {name:<9} {what:<18} pid {pid:<8} {url}");
+        println!("  {name:<14} {what:<18} pid {pid:<8} {url}");
     }
     Ok(if all_ready {
         ExitCode::SUCCESS
@@ -265,9 +321,25 @@ pub async fn kill(dir: &Path, target: Target, signal: Signal) -> Result<ExitCode
     let dir = ClusterDir::open(dir, false)?;
     let _lock = dir.lock()?;
     let mut state = load(&dir)?;
-    let (pid, marker) = match target {
-        Target::Etcd => (state.etcd.pid, dir.etcd_data()),
-        Target::Broker(id) => (state.broker_mut(id)?.pid, dir.broker_data(id)),
+    let (pid, marker, stop_timeout) = match target {
+        Target::Etcd => (
+            state.etcd.pid,
+            dir.etcd_data().into_os_string(),
+            ETCD_STOP_TIMEOUT,
+        ),
+        Target::Broker(id) => (
+            state.broker_mut(id)?.pid,
+            dir.broker_data(id).into_os_string(),
+            BROKER_STOP_TIMEOUT,
+        ),
+        Target::Coordinator(id) => {
+            let coordinator = state.coordinator_mut(id)?;
+            (
+                coordinator.pid,
+                OsString::from(coordinator.url()),
+                COORDINATOR_STOP_TIMEOUT,
+            )
+        }
     };
     let Some(pid) = pid else {
         return Err(LaunchError::NotRunning {
@@ -284,7 +356,7 @@ pub async fn kill(dir: &Path, target: Target, signal: Signal) -> Result<ExitCode
         Signal::Term => {
             // A frozen process would sit on SIGTERM until resumed.
             send_signal(pid, libc::SIGCONT).map_err(signal_error)?;
-            BROKER_STOP_TIMEOUT
+            stop_timeout
         }
         Signal::Stop => {
             println!(
@@ -298,7 +370,7 @@ pub async fn kill(dir: &Path, target: Target, signal: Signal) -> Result<ExitCode
             return Ok(ExitCode::SUCCESS);
         }
     };
-    if !wait_gone(pid, Some(marker.as_os_str()), waited).await {
+    if !wait_gone(pid, Some(&marker), waited).await {
         return Err(LaunchError::StillRunning {
             name: target.to_string(),
             pid,
@@ -307,8 +379,12 @@ pub async fn kill(dir: &Path, target: Target, signal: Signal) -> Result<ExitCode
     }
     state.forget_dead(&dir);
     save(&dir, &state)?;
+    let with_data = match target {
+        Target::Coordinator(_) => "",
+        Target::Etcd | Target::Broker(_) => " with its data",
+    };
     println!(
-        "{target} (pid {pid}) is gone; `start {}` brings it back with its data",
+        "{target} (pid {pid}) is gone; `start {}` brings it back{with_data}",
         target_arg(target)
     );
     Ok(ExitCode::SUCCESS)
@@ -320,6 +396,7 @@ pub async fn start(
     dir: &Path,
     target: Target,
     broker_bin: Option<PathBuf>,
+    coordinator_bin: Option<PathBuf>,
 ) -> Result<ExitCode, LaunchError> {
     let dir = ClusterDir::open(dir, false)?;
     let _lock = dir.lock()?;
@@ -346,7 +423,7 @@ pub async fn start(
                     name: "etcd (which brokers need)".to_owned(),
                 });
             }
-            let binary = broker_binary(broker_bin)?;
+            let binary = service_binary(BROKER, broker_bin)?;
             let mut broker = ServiceProcess::new(broker_spec(&dir, &state, id, &binary)?);
             broker.start()?;
             state.broker_mut(id)?.pid = broker.pid();
@@ -354,6 +431,30 @@ pub async fn start(
             if let Err(error) = broker.wait_ready(BROKER_READY_PATH).await {
                 broker.kill()?;
                 state.broker_mut(id)?.pid = None;
+                save(&dir, &state)?;
+                return Err(error.into());
+            }
+        }
+        Target::Coordinator(id) => {
+            if let Some(pid) = state.coordinator_mut(id)?.pid {
+                return Err(LaunchError::AlreadyStarted {
+                    name: target.to_string(),
+                    pid,
+                });
+            }
+            if state.etcd.pid.is_none() {
+                return Err(LaunchError::NotRunning {
+                    name: "etcd (which coordinators need)".to_owned(),
+                });
+            }
+            let binary = service_binary(COORDINATOR, coordinator_bin)?;
+            let mut coordinator = ServiceProcess::new(coordinator_spec(&dir, &state, id, &binary)?);
+            coordinator.start()?;
+            state.coordinator_mut(id)?.pid = coordinator.pid();
+            save(&dir, &state)?;
+            if let Err(error) = coordinator.wait_ready(COORDINATOR_READY_PATH).await {
+                coordinator.kill()?;
+                state.coordinator_mut(id)?.pid = None;
                 save(&dir, &state)?;
                 return Err(error.into());
             }
@@ -366,35 +467,62 @@ pub async fn start(
             let broker = state.broker_mut(id)?;
             (broker.pid, broker.url())
         }
+        Target::Coordinator(id) => {
+            let coordinator = state.coordinator_mut(id)?;
+            (coordinator.pid, coordinator.url())
+        }
     };
     println!("{target} ready at {url} (pid {})", pid.unwrap_or(0));
     Ok(ExitCode::SUCCESS)
 }
 
-/// Starts etcd, then all brokers in parallel, recording pids as soon as they exist so a
-/// failure can stop them; then fetches the cluster id.
+/// The executables `up` starts; `None` where the cluster has none of that service.
+struct Binaries {
+    broker: Option<PathBuf>,
+    coordinator: Option<PathBuf>,
+}
+
+/// Starts etcd, then all brokers in parallel, then (once the brokers are ready and the
+/// cluster id is known) all coordinators in parallel, recording pids as soon as they exist so
+/// a failure can stop them.
 async fn start_everything(
     dir: &ClusterDir,
     state: &mut ClusterState,
-    binary: Option<&Path>,
+    binaries: &Binaries,
 ) -> Result<(), LaunchError> {
     start_etcd(dir, state).await?;
     state.save(dir)?;
-    let Some(binary) = binary else { return Ok(()) };
-    let mut brokers = Vec::new();
-    for index in 0..state.brokers.len() {
-        let mut broker =
-            ServiceProcess::new(broker_spec(dir, state, state.brokers[index].id, binary)?);
-        broker.start()?;
-        state.brokers[index].pid = broker.pid();
-        brokers.push(broker);
+    if let Some(binary) = &binaries.broker {
+        let mut brokers = Vec::new();
+        for index in 0..state.brokers.len() {
+            let id = state.brokers[index].id;
+            let mut broker = ServiceProcess::new(broker_spec(dir, state, id, binary)?);
+            broker.start()?;
+            state.brokers[index].pid = broker.pid();
+            brokers.push(broker);
+        }
+        state.save(dir)?;
+        for broker in &mut brokers {
+            broker.wait_ready(BROKER_READY_PATH).await?;
+        }
+        if let Some(first) = brokers.first() {
+            state.cluster_id =
+                Some(fetch_cluster_id(first.base_url(), BROKER_READY_TIMEOUT).await?);
+        }
     }
-    state.save(dir)?;
-    for broker in &mut brokers {
-        broker.wait_ready(BROKER_READY_PATH).await?;
-    }
-    if let Some(first) = brokers.first() {
-        state.cluster_id = Some(fetch_cluster_id(first.base_url(), BROKER_READY_TIMEOUT).await?);
+    if let Some(binary) = &binaries.coordinator {
+        let ids: Vec<u32> = state.coordinators().iter().map(|c| c.id).collect();
+        let mut coordinators = Vec::new();
+        for id in ids {
+            let mut coordinator = ServiceProcess::new(coordinator_spec(dir, state, id, binary)?);
+            coordinator.start()?;
+            state.coordinator_mut(id)?.pid = coordinator.pid();
+            coordinators.push(coordinator);
+        }
+        state.save(dir)?;
+        for coordinator in &mut coordinators {
+            coordinator.wait_ready(COORDINATOR_READY_PATH).await?;
+        }
     }
     Ok(())
 }
@@ -412,33 +540,53 @@ async fn start_etcd(dir: &ClusterDir, state: &mut ClusterState) -> Result<(), La
     Ok(())
 }
 
-/// Stops every running broker (all at once), then etcd. Reports each on stdout; a process
-/// that survives even SIGKILL keeps its pid in the state.
+/// Stops every running coordinator (all at once), then every running broker (all at once),
+/// then etcd. Reports each on stdout; a process that survives even SIGKILL keeps its pid in
+/// the state.
 async fn stop_everything(dir: &ClusterDir, state: &mut ClusterState) {
     state.forget_dead(dir);
-    for pid in state.brokers.iter().filter_map(|broker| broker.pid) {
-        // Errors mean it is gone already; terminate below notices.
-        let _ = send_signal(pid, libc::SIGTERM);
-        let _ = send_signal(pid, libc::SIGCONT);
-    }
-    for broker in &mut state.brokers {
-        let data = dir.broker_data(broker.id);
-        if let Some(pid) = broker.pid {
-            let termination = terminate(pid, Some(data.as_os_str()), BROKER_STOP_TIMEOUT).await;
-            report_stop(
-                &format!("broker {}", broker.id),
+    let coordinators: Vec<(String, u32, OsString)> = state
+        .coordinators()
+        .iter()
+        .filter_map(|c| {
+            let pid = c.pid?;
+            Some((format!("coordinator {}", c.id), pid, c.url().into()))
+        })
+        .collect();
+    stop_all(&coordinators, COORDINATOR_STOP_TIMEOUT).await;
+    let brokers: Vec<(String, u32, OsString)> = state
+        .brokers
+        .iter()
+        .filter_map(|b| {
+            let pid = b.pid?;
+            Some((
+                format!("broker {}", b.id),
                 pid,
-                termination,
-                BROKER_STOP_TIMEOUT,
-            );
-        }
-    }
+                dir.broker_data(b.id).into(),
+            ))
+        })
+        .collect();
+    stop_all(&brokers, BROKER_STOP_TIMEOUT).await;
     if let Some(pid) = state.etcd.pid {
         let termination =
             terminate(pid, Some(dir.etcd_data().as_os_str()), ETCD_STOP_TIMEOUT).await;
         report_stop("etcd", pid, termination, ETCD_STOP_TIMEOUT);
     }
     state.forget_dead(dir);
+}
+
+/// Sends SIGTERM to every `(name, pid, marker)` at once, then waits for each in turn
+/// (SIGKILLing any that outlive `timeout`), so they shut down in parallel.
+async fn stop_all(processes: &[(String, u32, OsString)], timeout: Duration) {
+    for (_, pid, _) in processes {
+        // Errors mean it is gone already; terminate below notices.
+        let _ = send_signal(*pid, libc::SIGTERM);
+        let _ = send_signal(*pid, libc::SIGCONT);
+    }
+    for (name, pid, marker) in processes {
+        let termination = terminate(*pid, Some(marker), timeout).await;
+        report_stop(name, *pid, termination, timeout);
+    }
 }
 
 fn report_stop(name: &str, pid: u32, termination: Termination, waited: Duration) {
@@ -482,17 +630,90 @@ fn broker_spec(
     Ok(spec)
 }
 
-/// The broker executable: as given, else `runnel-broker` next to this executable.
-fn broker_binary(given: Option<PathBuf>) -> Result<PathBuf, LaunchError> {
+/// Describes coordinator `id` of the cluster as a detached process.
+fn coordinator_spec(
+    dir: &ClusterDir,
+    state: &ClusterState,
+    id: u32,
+    binary: &Path,
+) -> Result<ServiceSpec, LaunchError> {
+    let coordinators = state.coordinators();
+    let coordinator = coordinators
+        .iter()
+        .find(|coordinator| coordinator.id == id)
+        .ok_or(LaunchError::UnknownCoordinator {
+            id,
+            count: coordinators.len(),
+        })?;
+    let name = format!("coordinator-{id}");
+    let args = coordinator_args(
+        id,
+        &coordinator.listen(),
+        &coordinator.url(),
+        &state.etcd.endpoint(),
+        &state.etcd_prefix,
+    );
+    let mut spec = ServiceSpec::new(
+        &name,
+        binary,
+        coordinator.url(),
+        dir.coordinator_dir(id),
+        dir.log_file(&name),
+    )
+    .args(args)
+    .args(&state.coordinator_args);
+    spec.launch = Launch::Detached;
+    spec.ready_timeout = COORDINATOR_READY_TIMEOUT;
+    spec.stop_timeout = COORDINATOR_STOP_TIMEOUT;
+    Ok(spec)
+}
+
+/// A service binary `runnel-cluster` starts: its short name and executable file name.
+struct Service {
+    name: &'static str,
+    binary: &'static str,
+}
+
+const BROKER: Service = Service {
+    name: "broker",
+    binary: "runnel-broker",
+};
+
+const COORDINATOR: Service = Service {
+    name: "coordinator",
+    binary: "runnel-coordinator",
+};
+
+/// The executable of `service`: as given, else its binary next to this executable. Checks it
+/// exists, so a missing one is named before anything starts.
+fn service_binary(service: Service, given: Option<PathBuf>) -> Result<PathBuf, LaunchError> {
     let binary = match given {
         Some(binary) => binary,
-        None => find_bin("runnel-broker")?,
+        None => match find_bin(service.binary) {
+            Ok(binary) => binary,
+            Err(runnel_testkit::Error::BinaryNotFound { searched, .. }) => {
+                return Err(LaunchError::MissingBinary {
+                    service: service.name,
+                    binary: service.binary,
+                    looked_in: searched,
+                });
+            }
+            Err(error) => return Err(error.into()),
+        },
     };
-    std::path::absolute(&binary).map_err(|source| LaunchError::File {
+    let binary = std::path::absolute(&binary).map_err(|source| LaunchError::File {
         action: "resolve",
         path: binary,
         source,
-    })
+    })?;
+    if !binary.is_file() {
+        return Err(LaunchError::MissingBinary {
+            service: service.name,
+            binary: service.binary,
+            looked_in: binary.display().to_string(),
+        });
+    }
+    Ok(binary)
 }
 
 /// Loads the state with dead pids forgotten.
@@ -514,5 +735,6 @@ fn target_arg(target: Target) -> String {
     match target {
         Target::Etcd => "etcd".to_owned(),
         Target::Broker(id) => id.to_string(),
+        Target::Coordinator(id) => format!("coordinator-{id}"),
     }
 }

@@ -1,7 +1,8 @@
-//! The launcher's memory of one cluster: `DIR/cluster.json` (ports, etcd prefix, broker
-//! arguments, pids), the paths derived from DIR, and the lock that serializes commands on a
-//! DIR. It starts no process.
+//! The launcher's memory of one cluster: `DIR/cluster.json` (ports, etcd prefix, broker and
+//! coordinator arguments, pids), the paths derived from DIR, and the lock that serializes
+//! commands on a DIR. It starts no process.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -65,7 +66,13 @@ impl ClusterDir {
         self.root.join(format!("broker-{id}"))
     }
 
-    /// Returns the log file of the process named `name` (`etcd`, `broker-1`).
+    /// Returns coordinator `id`'s directory (it holds nothing; coordinators keep no state).
+    pub fn coordinator_dir(&self, id: u32) -> PathBuf {
+        self.root.join(format!("coordinator-{id}"))
+    }
+
+    /// Returns the log file of the process named `name` (`etcd`, `broker-1`,
+    /// `coordinator-1`).
     pub fn log_file(&self, name: &str) -> PathBuf {
         self.root.join("logs").join(format!("{name}.log"))
     }
@@ -122,7 +129,14 @@ pub struct ClusterState {
     #[serde(default)]
     pub broker_args: Vec<String>,
     /// Brokers in id order, ids `1..=n`.
-    pub brokers: Vec<BrokerState>,
+    pub brokers: Vec<ServiceState>,
+    /// Extra arguments every coordinator gets.
+    #[serde(default)]
+    pub coordinator_args: Vec<String>,
+    /// Coordinators in id order, ids `1..=n`; `None` in a state written before the launcher
+    /// knew coordinators, which `up` gives the default count.
+    #[serde(default)]
+    pub coordinators: Option<Vec<ServiceState>>,
     /// Cluster id reported by broker 1, once known.
     #[serde(default)]
     pub cluster_id: Option<String>,
@@ -139,10 +153,10 @@ pub struct EtcdState {
     pub pid: Option<u32>,
 }
 
-/// One broker's part of the state.
+/// One broker's or coordinator's part of the state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BrokerState {
-    /// Broker id.
+pub struct ServiceState {
+    /// Broker or coordinator id.
     pub id: u32,
     /// HTTP port on 127.0.0.1.
     pub port: u16,
@@ -157,20 +171,20 @@ impl EtcdState {
     }
 }
 
-impl BrokerState {
-    /// Returns the broker's `host:port`.
+impl ServiceState {
+    /// Returns the `host:port` it listens on.
     pub fn listen(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Returns the broker's base URL.
+    /// Returns its base URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.listen())
     }
 }
 
 impl ClusterState {
-    /// A new cluster of no brokers on fresh ports.
+    /// A new cluster of no brokers and no coordinators on fresh ports.
     pub fn fresh() -> Result<Self, LaunchError> {
         Ok(ClusterState {
             etcd: EtcdState {
@@ -181,6 +195,8 @@ impl ClusterState {
             etcd_prefix: "/runnel".to_owned(),
             broker_args: Vec::new(),
             brokers: Vec::new(),
+            coordinator_args: Vec::new(),
+            coordinators: Some(Vec::new()),
             cluster_id: None,
         })
     }
@@ -216,23 +232,40 @@ impl ClusterState {
 
     /// Adds brokers on fresh ports until there are `count`.
     pub fn grow_to(&mut self, count: u32) -> Result<(), LaunchError> {
-        for id in (self.brokers.len() as u32 + 1)..=count {
-            self.brokers.push(BrokerState {
-                id,
-                port: free_port()?,
-                pid: None,
-            });
-        }
-        Ok(())
+        grow(&mut self.brokers, count)
+    }
+
+    /// Sets the number of coordinators to `count`: adds them on fresh ports, or forgets the
+    /// highest ids (coordinators keep no state, so nothing is lost). Existing ones keep their
+    /// ports.
+    pub fn resize_coordinators(&mut self, count: u32) -> Result<(), LaunchError> {
+        let coordinators = self.coordinators.get_or_insert_with(Vec::new);
+        coordinators.truncate(count as usize);
+        grow(coordinators, count)
+    }
+
+    /// Returns the coordinators in id order (none in a state that predates them).
+    pub fn coordinators(&self) -> &[ServiceState] {
+        self.coordinators.as_deref().unwrap_or_default()
     }
 
     /// Returns broker `id`.
-    pub fn broker_mut(&mut self, id: u32) -> Result<&mut BrokerState, LaunchError> {
+    pub fn broker_mut(&mut self, id: u32) -> Result<&mut ServiceState, LaunchError> {
         let count = self.brokers.len();
         self.brokers
             .iter_mut()
             .find(|broker| broker.id == id)
             .ok_or(LaunchError::UnknownBroker { id, count })
+    }
+
+    /// Returns coordinator `id`.
+    pub fn coordinator_mut(&mut self, id: u32) -> Result<&mut ServiceState, LaunchError> {
+        let count = self.coordinators().len();
+        self.coordinators
+            .iter_mut()
+            .flatten()
+            .find(|coordinator| coordinator.id == id)
+            .ok_or(LaunchError::UnknownCoordinator { id, count })
     }
 
     /// Forgets the pids of processes that are gone (exited, or the pid now runs another
@@ -255,9 +288,21 @@ impl ClusterState {
                 broker.pid = None;
             }
         }
+        for coordinator in self.coordinators.iter_mut().flatten() {
+            // A coordinator has no data dir; its advertised URL is the argument that tells it
+            // apart from a process that got its recycled pid.
+            let url = coordinator.url();
+            if coordinator
+                .pid
+                .is_some_and(|pid| state(pid, Some(OsStr::new(&url))) == PidState::Gone)
+            {
+                coordinator.pid = None;
+            }
+        }
     }
 
-    /// Describes what runs, e.g. `etcd pid 12, broker 1 pid 13`; empty when nothing does.
+    /// Describes what runs, e.g. `etcd pid 12, broker 1 pid 13, coordinator 1 pid 14`; empty
+    /// when nothing does.
     pub fn running(&self) -> String {
         let etcd = self.etcd.pid.map(|pid| format!("etcd pid {pid}"));
         let brokers = self.brokers.iter().filter_map(|broker| {
@@ -265,9 +310,57 @@ impl ClusterState {
                 .pid
                 .map(|pid| format!("broker {} pid {pid}", broker.id))
         });
+        let coordinators = self.coordinators().iter().filter_map(|coordinator| {
+            coordinator
+                .pid
+                .map(|pid| format!("coordinator {} pid {pid}", coordinator.id))
+        });
         etcd.into_iter()
             .chain(brokers)
+            .chain(coordinators)
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// Adds services with ids following the last one, on fresh ports, until there are `count`.
+fn grow(services: &mut Vec<ServiceState>, count: u32) -> Result<(), LaunchError> {
+    for id in (services.len() as u32 + 1)..=count {
+        services.push(ServiceState {
+            id,
+            port: free_port()?,
+            pid: None,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_a_state_from_before_coordinators_when_loaded_should_have_none_recorded() {
+        let text = r#"{
+            "etcd": { "client_port": 1, "peer_port": 2, "pid": null },
+            "etcd_prefix": "/runnel",
+            "brokers": [{ "id": 1, "port": 3, "pid": null }]
+        }"#;
+        let state: ClusterState = serde_json::from_str(text).expect("old state parses");
+        assert!(state.coordinators.is_none());
+        assert!(state.coordinators().is_empty());
+        assert!(state.coordinator_args.is_empty());
+    }
+
+    #[test]
+    fn given_coordinators_when_resized_should_keep_ports_of_those_that_stay() {
+        let mut state = ClusterState::fresh().expect("fresh state");
+        state.resize_coordinators(3).expect("grow");
+        let ports: Vec<u16> = state.coordinators().iter().map(|c| c.port).collect();
+        state.resize_coordinators(1).expect("shrink");
+        state.resize_coordinators(2).expect("grow again");
+        let ids: Vec<u32> = state.coordinators().iter().map(|c| c.id).collect();
+        assert_eq!(ids, [1, 2]);
+        assert_eq!(state.coordinators()[0].port, ports[0]);
     }
 }
