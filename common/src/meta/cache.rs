@@ -12,7 +12,10 @@ use etcd_client::{EventType, WatchOptions};
 use tokio::sync::watch;
 
 use super::keys::KeyKind;
-use super::model::{BrokerRegistration, ControllerRecord, PartitionState, TopicRecord};
+use super::model::{
+    BrokerRegistration, ControllerRecord, CoordinatorRegistration, PartitionState, ShardOwner,
+    TopicRecord,
+};
 use super::store::{MetaError, MetaStore};
 
 /// One topic with its partitions, as last seen.
@@ -36,6 +39,9 @@ pub struct ClusterView {
     pub controller: Option<(ControllerRecord, i64)>,
     pub brokers: BTreeMap<u32, BrokerRegistration>,
     pub topics: BTreeMap<String, TopicView>,
+    pub coordinators: BTreeMap<u32, CoordinatorRegistration>,
+    /// Owned consumer-group shards, with the shard epoch (the create revision of the key).
+    pub shards: BTreeMap<u32, (ShardOwner, i64)>,
 }
 
 impl ClusterView {
@@ -53,6 +59,18 @@ impl ClusterView {
                     self.brokers.insert(id, registration);
                 }
                 Err(error) => tracing::warn!(id, %error, "ignoring undecodable broker record"),
+            },
+            KeyKind::Coordinator(id) => match serde_json::from_slice(value) {
+                Ok(registration) => {
+                    self.coordinators.insert(id, registration);
+                }
+                Err(error) => tracing::warn!(id, %error, "ignoring undecodable coordinator"),
+            },
+            KeyKind::Shard(shard) => match serde_json::from_slice(value) {
+                Ok(owner) => {
+                    self.shards.insert(shard, (owner, create_revision));
+                }
+                Err(error) => tracing::warn!(shard, %error, "ignoring undecodable shard owner"),
             },
             KeyKind::Topic(name) => match serde_json::from_slice::<TopicRecord>(value) {
                 Ok(record) => {
@@ -97,6 +115,12 @@ impl ClusterView {
             }
             KeyKind::Topic(name) => {
                 self.topics.remove(&name);
+            }
+            KeyKind::Coordinator(id) => {
+                self.coordinators.remove(&id);
+            }
+            KeyKind::Shard(shard) => {
+                self.shards.remove(&shard);
             }
             KeyKind::Partition(name, partition) => {
                 if let Some(topic) = self.topics.get_mut(&name) {

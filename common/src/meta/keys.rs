@@ -6,6 +6,9 @@
 //! {prefix}/brokers/{id:010}                BrokerRegistration, under the broker's lease
 //! {prefix}/topics/{topic}                  TopicRecord
 //! {prefix}/partitions/{topic}/{p:010}      PartitionState
+//! {prefix}/coordinators/{id:010}           CoordinatorRegistration, under the coordinator's lease
+//! {prefix}/coordinator-shards/{s:010}      ShardOwner, under the owning coordinator's lease;
+//!                                          its create revision is the shard epoch
 //! ```
 //! Ids are zero-padded so etcd's byte order is numeric order.
 
@@ -23,6 +26,8 @@ pub enum KeyKind {
     Broker(u32),
     Topic(String),
     Partition(String, u32),
+    Coordinator(u32),
+    Shard(u32),
 }
 
 impl Keys {
@@ -62,6 +67,14 @@ impl Keys {
         format!("{}/partitions/{topic}/", self.prefix)
     }
 
+    pub fn coordinator(&self, id: u32) -> String {
+        format!("{}/coordinators/{id:010}", self.prefix)
+    }
+
+    pub fn shard(&self, shard: u32) -> String {
+        format!("{}/coordinator-shards/{shard:010}", self.prefix)
+    }
+
     /// Classifies a key read back from etcd; `None` for keys this version does not know.
     pub fn parse(&self, key: &str) -> Option<KeyKind> {
         let rest = key.strip_prefix(&self.prefix)?.strip_prefix('/')?;
@@ -73,6 +86,12 @@ impl Keys {
         }
         if let Some(id) = rest.strip_prefix("brokers/") {
             return id.parse().ok().map(KeyKind::Broker);
+        }
+        if let Some(id) = rest.strip_prefix("coordinators/") {
+            return id.parse().ok().map(KeyKind::Coordinator);
+        }
+        if let Some(shard) = rest.strip_prefix("coordinator-shards/") {
+            return shard.parse().ok().map(KeyKind::Shard);
         }
         if let Some(topic) = rest.strip_prefix("topics/") {
             return Some(KeyKind::Topic(topic.to_string()));
@@ -106,6 +125,11 @@ mod tests {
             keys.parse(&keys.partition("t", 12)),
             Some(KeyKind::Partition("t".into(), 12))
         );
+        assert_eq!(
+            keys.parse(&keys.coordinator(2)),
+            Some(KeyKind::Coordinator(2))
+        );
+        assert_eq!(keys.parse(&keys.shard(5)), Some(KeyKind::Shard(5)));
         assert_eq!(keys.parse("/other/topics/x"), None);
     }
 }

@@ -12,5 +12,8 @@ pub mod store;
 
 pub use cache::{ClusterView, MetadataCache, TopicView};
 pub use keys::Keys;
-pub use model::{BrokerRegistration, ControllerRecord, PartitionState, TopicRecord};
+pub use model::{
+    BrokerRegistration, ControllerRecord, CoordinatorRegistration, PartitionState, ShardOwner,
+    TopicRecord,
+};
 pub use store::{LeaseClock, MetaError, MetaStore};

@@ -44,3 +44,19 @@ pub struct PartitionState {
     pub replicas: Vec<u32>,
     pub isr: Vec<u32>,
 }
+
+/// A live coordinator, kept under its lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoordinatorRegistration {
+    pub coordinator_id: u32,
+    /// Base URL brokers forward group requests to.
+    pub url: String,
+}
+
+/// The coordinator that owns a shard of the consumer groups (a partition of
+/// `__consumer_offsets`), kept under that coordinator's lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardOwner {
+    pub coordinator_id: u32,
+    pub url: String,
+}

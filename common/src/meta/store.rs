@@ -11,7 +11,9 @@ use etcd_client::{
 use tokio::sync::watch;
 
 use super::keys::Keys;
-use super::model::{BrokerRegistration, PartitionState, TopicRecord};
+use super::model::{
+    BrokerRegistration, CoordinatorRegistration, PartitionState, ShardOwner, TopicRecord,
+};
 
 /// Failures talking to the metadata store.
 #[derive(Debug, thiserror::Error)]
@@ -147,19 +149,44 @@ impl MetaStore {
         ttl: Duration,
         clock: std::sync::Arc<LeaseClock>,
     ) -> Result<LeaseHandle, MetaError> {
+        let key = self.keys.broker(registration.broker_id);
+        let value = encode(&key, registration)?;
+        self.register(key, value, ttl, clock, "broker").await
+    }
+
+    /// Registers a coordinator under a fresh lease, like [`Self::register_broker`]. The
+    /// shards it claims hang on the same lease, so they are released when it dies.
+    ///
+    /// # Errors
+    /// [`MetaError::Unavailable`] when etcd fails.
+    pub async fn register_coordinator(
+        &self,
+        registration: &CoordinatorRegistration,
+        ttl: Duration,
+        clock: std::sync::Arc<LeaseClock>,
+    ) -> Result<LeaseHandle, MetaError> {
+        let key = self.keys.coordinator(registration.coordinator_id);
+        let value = encode(&key, registration)?;
+        self.register(key, value, ttl, clock, "coordinator").await
+    }
+
+    async fn register(
+        &self,
+        key: String,
+        value: Vec<u8>,
+        ttl: Duration,
+        clock: std::sync::Arc<LeaseClock>,
+        what: &'static str,
+    ) -> Result<LeaseHandle, MetaError> {
         let mut client = self.client.clone();
         let ttl_secs = i64::try_from(ttl.as_secs().max(2)).unwrap_or(10);
         let granted_at = std::time::Instant::now();
         let lease = client.lease_grant(ttl_secs, None).await?;
         clock.renewed(granted_at, Duration::from_secs(lease.ttl().max(0) as u64));
         let lease_id = lease.id();
-        let value = serde_json::to_vec(registration).map_err(|e| MetaError::Corrupt {
-            key: self.keys.broker(registration.broker_id),
-            reason: e.to_string(),
-        })?;
         client
             .put(
-                self.keys.broker(registration.broker_id),
+                key,
                 value,
                 Some(etcd_client::PutOptions::new().with_lease(lease_id)),
             )
@@ -182,7 +209,7 @@ impl MetaStore {
                 if let Some(ttl) = granted {
                     clock.renewed(sent_at, Duration::from_secs(ttl as u64));
                 } else {
-                    tracing::warn!(lease_id, "broker lease lost");
+                    tracing::warn!(lease_id, what, "lease lost");
                     let _ = alive_tx.send(false);
                     return;
                 }
@@ -194,6 +221,66 @@ impl MetaStore {
             task,
             client,
         })
+    }
+
+    /// Claims consumer-group shard `shard` for `owner` under `lease_id` if nobody holds it.
+    /// Returns the shard epoch (the key's create revision) when claimed, `None` when taken.
+    ///
+    /// # Errors
+    /// [`MetaError::Unavailable`] when etcd fails.
+    pub async fn claim_shard(
+        &self,
+        shard: u32,
+        owner: &ShardOwner,
+        lease_id: i64,
+    ) -> Result<Option<i64>, MetaError> {
+        let key = self.keys.shard(shard);
+        let value = encode(&key, owner)?;
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(
+                key.clone(),
+                value,
+                Some(etcd_client::PutOptions::new().with_lease(lease_id)),
+            )]);
+        let response = self.client.clone().txn(txn).await?;
+        // The put's revision is the key's create revision.
+        Ok(response
+            .succeeded()
+            .then(|| response.header().map_or(0, |h| h.revision())))
+    }
+
+    /// Gives shard `shard` up, if it is still held at `epoch`.
+    ///
+    /// # Errors
+    /// [`MetaError::Unavailable`] when etcd fails.
+    pub async fn release_shard(&self, shard: u32, epoch: i64) -> Result<bool, MetaError> {
+        let key = self.keys.shard(shard);
+        let txn = Txn::new()
+            .when([Compare::create_revision(
+                key.clone(),
+                CompareOp::Equal,
+                epoch,
+            )])
+            .and_then([TxnOp::delete(key, None)]);
+        Ok(self.client.clone().txn(txn).await?.succeeded())
+    }
+
+    /// The owner of `shard` and its epoch, read linearizably.
+    ///
+    /// # Errors
+    /// [`MetaError::Unavailable`] when etcd fails; [`MetaError::Corrupt`] for a bad value.
+    pub async fn shard_owner(&self, shard: u32) -> Result<Option<(ShardOwner, i64)>, MetaError> {
+        let key = self.keys.shard(shard);
+        let response = self.client.clone().get(key.clone(), None).await?;
+        let Some(kv) = response.kvs().first() else {
+            return Ok(None);
+        };
+        let owner = serde_json::from_slice(kv.value()).map_err(|e| MetaError::Corrupt {
+            key,
+            reason: e.to_string(),
+        })?;
+        Ok(Some((owner, kv.create_revision())))
     }
 
     /// Creates a topic and its partitions in one transaction; fails if the topic exists.

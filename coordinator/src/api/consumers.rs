@@ -1,0 +1,894 @@
+//! The REST Proxy v2 consumer-instance API. An instance's membership, assignment and read
+//! positions live here with the group's shard, not with the broker a client called, so a
+//! client whose broker dies carries on through any other broker with the same instance path.
+//!
+//! Committed offsets mean what they mean in Kafka: the next offset the group will read.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::extract::{ApiJson, ApiPath, ApiQuery, OptJson};
+use super::model::*;
+use super::{AppState, ORIGIN_HEADER, Served};
+use crate::assign::{Assignment, Tp};
+use crate::brokers::{Page, PageRecord};
+use crate::error::CoordinatorError;
+use crate::group::MemberKind;
+use crate::offsets_log::{Change, Committed, InstanceConfig};
+use crate::shard::{GroupData, Instance, Shard};
+
+const MAX_TIMEOUT_MS: u64 = 60_000;
+
+fn not_found(group: &str, instance: &str) -> CoordinatorError {
+    CoordinatorError::InstanceNotFound {
+        group: group.to_string(),
+        instance: instance.to_string(),
+    }
+}
+
+/// Reads instance `name` of `group` under the shard lock, refreshing its idle timer.
+fn with_instance<T>(
+    shard: &Shard,
+    group: &str,
+    name: &str,
+    f: impl FnOnce(&mut GroupData, Instant) -> Result<T, CoordinatorError>,
+) -> Result<T, CoordinatorError> {
+    let now = Instant::now();
+    let mut data = shard.data();
+    let g = data
+        .groups
+        .get_mut(group)
+        .filter(|g| g.instances.contains_key(name))
+        .ok_or_else(|| not_found(group, name))?;
+    if let Some(instance) = g.instances.get_mut(name) {
+        instance.last_seen = now;
+    }
+    if let Some(member) = g.group.members.get_mut(name) {
+        member.last_seen = now;
+    }
+    f(g, now)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(rename = "auto.offset.reset", default)]
+    pub auto_offset_reset: Option<String>,
+    /// A boolean, or `"true"`/`"false"` as REST Proxy takes it.
+    #[serde(rename = "auto.commit.enable", default)]
+    pub auto_commit_enable: Option<serde_json::Value>,
+    #[serde(rename = "fetch.min.bytes", default)]
+    pub fetch_min_bytes: Option<serde_json::Value>,
+    #[serde(rename = "consumer.request.timeout.ms", default)]
+    pub request_timeout_ms: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Created {
+    pub instance_id: String,
+    pub base_uri: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Served(shard): Served,
+    ApiPath(group): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<CreateRequest>,
+) -> Result<(StatusCode, Json<Created>), CoordinatorError> {
+    let name = request
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("rest-consumer-{}", runnel_common::meta::store::random_id()));
+    super::check_group_id(&name)
+        .map_err(|_| CoordinatorError::InvalidRequest(format!("invalid instance name {name:?}")))?;
+    let format = request
+        .format
+        .as_deref()
+        .unwrap_or("binary")
+        .to_ascii_lowercase();
+    if !matches!(format.as_str(), "json" | "binary" | "string") {
+        return Err(CoordinatorError::InvalidRequest(format!(
+            "format must be json, binary or string, not {format:?}"
+        )));
+    }
+    let reset = request
+        .auto_offset_reset
+        .as_deref()
+        .unwrap_or("latest")
+        .to_ascii_lowercase();
+    if !matches!(reset.as_str(), "earliest" | "latest" | "none") {
+        return Err(CoordinatorError::InvalidRequest(format!(
+            "auto.offset.reset must be earliest, latest or none, not {reset:?}"
+        )));
+    }
+    let auto_commit = match &request.auto_commit_enable {
+        None => true,
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("true") => true,
+        Some(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("false") => false,
+        Some(other) => {
+            return Err(CoordinatorError::InvalidRequest(format!(
+                "auto.commit.enable must be true or false, not {other}"
+            )));
+        }
+    };
+    let config = InstanceConfig {
+        format,
+        auto_offset_reset: reset,
+        auto_commit,
+        topics: None,
+        topic_pattern: None,
+        assignment: None,
+    };
+    {
+        let data = shard.data();
+        if data
+            .groups
+            .get(&group)
+            .is_some_and(|g| g.instances.contains_key(&name))
+        {
+            return Err(CoordinatorError::InstanceExists {
+                group: group.clone(),
+                instance: name,
+            });
+        }
+    }
+    let instance_name = name.clone();
+    persist(&shard, &group, &name, Some(config.clone()), move |g| {
+        g.instances
+            .insert(instance_name, Instance::new(config, Instant::now()));
+    })
+    .await?;
+    let origin = headers
+        .get(ORIGIN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| state.ownership.url.clone(), str::to_string);
+    Ok((
+        StatusCode::OK,
+        Json(Created {
+            base_uri: format!("{origin}/consumers/{group}/instances/{name}"),
+            instance_id: name,
+        }),
+    ))
+}
+
+/// Writes instance `name`'s settings (`None`: its deletion) to the shard's log, then applies
+/// `apply` to its group.
+async fn persist(
+    shard: &Shard,
+    group: &str,
+    name: &str,
+    config: Option<InstanceConfig>,
+    apply: impl FnOnce(&mut GroupData) + Send + 'static,
+) -> Result<(), CoordinatorError> {
+    let owner = group.to_string();
+    let assignor = shard.settings.default_assignor;
+    shard
+        .write(
+            vec![Change::Instance {
+                group: group.to_string(),
+                name: name.to_string(),
+                config,
+            }],
+            move |data| {
+                let g = data
+                    .groups
+                    .entry(owner.clone())
+                    .or_insert_with(|| GroupData::new(&owner, assignor));
+                apply(g);
+            },
+        )
+        .await
+}
+
+/// Writes `offsets` as the group's committed offsets, then records them in memory.
+async fn commit_offsets(
+    shard: &Shard,
+    group: &str,
+    offsets: Vec<(Tp, i64)>,
+) -> Result<(), CoordinatorError> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let now = runnel_common::time::now_ms();
+    let changes = offsets
+        .iter()
+        .map(|(tp, offset)| Change::Commit {
+            group: group.to_string(),
+            tp: tp.clone(),
+            committed: Committed {
+                offset: *offset,
+                metadata: String::new(),
+                commit_timestamp: now,
+            },
+        })
+        .collect();
+    let owner = group.to_string();
+    let assignor = shard.settings.default_assignor;
+    shard
+        .write(changes, move |data| {
+            let g = data
+                .groups
+                .entry(owner.clone())
+                .or_insert_with(|| GroupData::new(&owner, assignor));
+            for (tp, offset) in offsets {
+                g.offsets.insert(
+                    tp,
+                    Committed {
+                        offset,
+                        metadata: String::new(),
+                        commit_timestamp: now,
+                    },
+                );
+            }
+        })
+        .await
+}
+
+/// The partitions the instance reads now: its group assignment or its manual one.
+fn reading(g: &GroupData, name: &str) -> Option<Assignment> {
+    if let Some(member) = g.group.members.get(name) {
+        return Some(member.assigned.clone());
+    }
+    g.instances
+        .get(name)
+        .and_then(|i| i.config.assignment.as_ref())
+        .map(|a| a.iter().cloned().collect())
+}
+
+/// Positions that differ from what is committed: what an auto-commit writes.
+fn uncommitted(g: &GroupData, name: &str) -> Vec<(Tp, i64)> {
+    let Some(instance) = g.instances.get(name) else {
+        return Vec::new();
+    };
+    instance
+        .positions
+        .iter()
+        .filter(|(tp, position)| g.offsets.get(*tp).is_none_or(|c| c.offset != **position))
+        .map(|(tp, position)| (tp.clone(), *position))
+        .collect()
+}
+
+pub async fn remove(
+    Served(shard): Served,
+    ApiPath((group, name)): ApiPath<(String, String)>,
+) -> Result<StatusCode, CoordinatorError> {
+    let (commits, poll) = with_instance(&shard, &group, &name, |g, _| {
+        let instance = g
+            .instances
+            .get(&name)
+            .ok_or_else(|| not_found(&group, &name))?;
+        let commits = if instance.config.auto_commit {
+            uncommitted(g, &name)
+        } else {
+            Vec::new()
+        };
+        Ok((commits, instance.poll.clone()))
+    })?;
+    let _polling = poll.lock().await;
+    // Closing commits what was consumed when auto-commit is on, as a Kafka consumer does.
+    commit_offsets(&shard, &group, commits).await?;
+    let removed = name.clone();
+    persist(&shard, &group, &name, None, move |g| {
+        g.instances.remove(&removed);
+        g.group.remove_member(&removed);
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topics: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_pattern: Option<String>,
+}
+
+pub async fn subscribe(
+    Served(shard): Served,
+    ApiPath((group, name)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<SubscriptionBody>,
+) -> Result<StatusCode, CoordinatorError> {
+    let subscription = match (&body.topics, &body.topic_pattern) {
+        (Some(topics), None) if !topics.is_empty() => {
+            crate::group::Subscription::Topics(topics.iter().cloned().collect())
+        }
+        (None, Some(pattern)) => crate::group::Subscription::pattern(pattern)?,
+        _ => {
+            return Err(CoordinatorError::InvalidRequest(
+                "give a non-empty topics list or a topic_pattern".into(),
+            ));
+        }
+    };
+    let config = with_instance(&shard, &group, &name, |g, _| {
+        let instance = g
+            .instances
+            .get(&name)
+            .ok_or_else(|| not_found(&group, &name))?;
+        if instance.config.assignment.is_some() {
+            return Err(CoordinatorError::InvalidRequest(
+                "the instance has a manual assignment; subscription and assignment are mutually exclusive".into(),
+            ));
+        }
+        let mut config = instance.config.clone();
+        config.topics = body.topics.clone();
+        config.topic_pattern = body.topic_pattern.clone();
+        Ok(config)
+    })?;
+    let member = name.clone();
+    let timeout = shard.settings.instance_timeout;
+    persist(&shard, &group, &name, Some(config.clone()), move |g| {
+        if let Some(instance) = g.instances.get_mut(&member) {
+            instance.config = config;
+            g.group
+                .upsert_rest_member(&member, subscription, timeout, Instant::now());
+        }
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn subscription(
+    Served(shard): Served,
+    ApiPath((group, name)): ApiPath<(String, String)>,
+) -> Result<Json<SubscriptionBody>, CoordinatorError> {
+    with_instance(&shard, &group, &name, |g, _| {
+        let instance = g
+            .instances
+            .get(&name)
+            .ok_or_else(|| not_found(&group, &name))?;
+        Ok(Json(SubscriptionBody {
+            topics: Some(instance.config.topics.clone().unwrap_or_default()),
+            topic_pattern: instance.config.topic_pattern.clone(),
+        }))
+    })
+}
+
+pub async fn unsubscribe(
+    Served(shard): Served,
+    ApiPath((group, name)): ApiPath<(String, String)>,
+) -> Result<StatusCode, CoordinatorError> {
+    let (config, commits) = with_instance(&shard, &group, &name, |g, _| {
+        let instance = g
+            .instances
+            .get(&name)
+            .ok_or_else(|| not_found(&group, &name))?;
+        let mut config = instance.config.clone();
+        config.topics = None;
+        config.topic_pattern = None;
+        let commits = if config.auto_commit {
+            uncommitted(g, &name)
+        } else {
+            Vec::new()
+        };
+        Ok((config, commits))
+    })?;
+    commit_offsets(&shard, &group, commits).await?;
+    let member = name.clone();
+    persist(&shard, &group, &name, Some(config.clone()), move |g| {
+        g.group.remove_member(&member);
+        if let Some(instance) = g.instances.get_mut(&member) {
+            instance.config = config;
+            instance.positions.clear();
+        }
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn assign(
+    State(state): State<AppState>,
+    Served(shard): Served,
+    ApiPath((group, name)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<PartitionsBody>,
+) -> Result<StatusCode, CoordinatorError> {
+    let topics = state.brokers.topics();
+    let mut partitions = Vec::with_capacity(body.partitions.len());
+    for p in &body.partitions {
+        partitions.push(check_partition(&topics, &p.topic, p.partition)?);
+    }
+    let config = with_instance(&shard, &group, &name, |g, _| {
+        if g.group.members.contains_key(&name) {
+            return Err(CoordinatorError::InvalidRequest(
+                "the instance is subscribed; subscription and assignment are mutually exclusive"
+                    .into(),
+            ));
+        }
+        let instance = g
+            .instances
+            .get(&name)
+            .ok_or_else(|| not_found(&group, &name))?;
+        let mut config = instance.config.clone();
+        config.assignment = (!partitions.is_empty()).then(|| partitions.clone());
+        Ok(config)
+    })?;
+    let member = name.clone();
+    persist(&shard, &group, &name, Some(config.clone()), move |g| {
+        if let Some(instance) = g.instances.get_mut(&member) {
+            let keep: Assignment = config.assignment.iter().flatten().cloned().collect();
+            instance.positions.retain(|tp, _| keep.contains(tp));
+            instance.config = config;
+        }
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn assignments(
+    Served(shard): Served,
+    ApiPath((group, name)): ApiPath<(String, String)>,
+) -> Result<Json<PartitionsBody>, CoordinatorError> {
+    with_instance(&shard, &group, &name, |g, _| {
+        let partitions = reading(g, &name).unwrap_or_default();
+        Ok(Json(PartitionsBody {
+            partitions: partitions
+                .into_iter()
+                .map(|(topic, partition)| PartitionRef {
+                    topic,
+                    partition: i64::from(partition),
+                })
+                .collect(),
+        }))
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RecordsQuery {
+    pub timeout: Option<u64>,
+    pub max_bytes: Option<u64>,
+}
+
+/// One record in the REST Proxy v2 shape, plus `timestamp` and `headers`.
+#[derive(Debug, Serialize)]
+pub struct V2Record {
+    pub topic: String,
+    pub key: Box<RawValue>,
+    pub value: Box<RawValue>,
+    pub partition: u32,
+    pub offset: i64,
+    pub timestamp: i64,
+    pub headers: Vec<serde_json::Value>,
+}
+
+pub async fn records(
+    State(state): State<AppState>,
+    Served(shard): Served,
+    ApiPath((group, name)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<RecordsQuery>,
+) -> Result<Json<Vec<V2Record>>, CoordinatorError> {
+    let timeout = Duration::from_millis(
+        query
+            .timeout
+            .unwrap_or(state.config.request_timeout_ms)
+            .min(MAX_TIMEOUT_MS),
+    );
+    let max_bytes = query
+        .max_bytes
+        .unwrap_or(state.config.request_max_bytes)
+        .max(1);
+    let topics = state.brokers.topics();
+    let poll = with_instance(&shard, &group, &name, |g, _| {
+        g.instances
+            .get(&name)
+            .map(|i| i.poll.clone())
+            .ok_or_else(|| not_found(&group, &name))
+    })?;
+    let _polling = poll.lock().await;
+    // Take what the group grants now (revocations run in the shard's sweep, which commits
+    // what was consumed of them first), and what an auto-commit owes.
+    let (partitions, commits, format, reset) = with_instance(&shard, &group, &name, |g, now| {
+        if let Some(member) = g.group.members.get(&name)
+            && member.kind == MemberKind::RestInstance
+            && member.revoking.is_empty()
+        {
+            g.group.refresh_target(&topics);
+            let target = g.group.target.get(&name).cloned().unwrap_or_default();
+            if g.group
+                .members
+                .get(&name)
+                .is_some_and(|m| m.assigned.is_subset(&target))
+            {
+                g.group.reconcile(&name, None, now);
+            }
+        }
+        let partitions = reading(g, &name).ok_or_else(|| CoordinatorError::NoSubscription {
+            instance: name.clone(),
+        })?;
+        let instance = g
+            .instances
+            .get(&name)
+            .ok_or_else(|| not_found(&group, &name))?;
+        let commits = if instance.config.auto_commit {
+            uncommitted(g, &name)
+        } else {
+            Vec::new()
+        };
+        Ok((
+            partitions,
+            commits,
+            instance.config.format.clone(),
+            instance.config.auto_offset_reset.clone(),
+        ))
+    })?;
+    commit_offsets(&shard, &group, commits).await?;
+    let positions = start_positions(&state, &shard, &group, &name, &partitions, &reset).await?;
+    let broker_format = match format.as_str() {
+        "json" => "json",
+        "string" => "string",
+        _ => "binary",
+    };
+    let pages = fetch(&state, &positions, max_bytes, timeout, broker_format).await;
+    // Advance only where nothing moved the position meanwhile (a seek, a revocation).
+    let mut out = Vec::new();
+    let mut resets = Vec::new();
+    {
+        let mut data = shard.data();
+        let g = data
+            .groups
+            .get_mut(&group)
+            .ok_or_else(|| not_found(&group, &name))?;
+        let still = reading(g, &name).unwrap_or_default();
+        let instance = g
+            .instances
+            .get_mut(&name)
+            .ok_or_else(|| not_found(&group, &name))?;
+        for ((tp, start), page) in pages {
+            let page = match page {
+                Ok(page) => page,
+                Err(error) if error.code() == runnel_common::error::ErrorCode::OffsetOutOfRange => {
+                    resets.push(tp);
+                    continue;
+                }
+                Err(error) => {
+                    tracing::debug!(topic = %tp.0, partition = tp.1, %error, "read failed; next poll retries");
+                    continue;
+                }
+            };
+            if !still.contains(&tp) || instance.positions.get(&tp) != Some(&start) {
+                continue;
+            }
+            instance
+                .positions
+                .insert(tp.clone(), page.next_offset.max(start));
+            for record in page.records {
+                out.push(render(&tp, record, &format));
+            }
+        }
+        // An out-of-range position (retention passed it) starts over by auto.offset.reset.
+        for tp in resets {
+            instance.positions.remove(&tp);
+        }
+    }
+    Ok(Json(out))
+}
+
+/// Each partition's position, initialized from the committed offset, else by
+/// `auto.offset.reset`.
+async fn start_positions(
+    state: &AppState,
+    shard: &Shard,
+    group: &str,
+    name: &str,
+    partitions: &Assignment,
+    reset: &str,
+) -> Result<Vec<(Tp, i64)>, CoordinatorError> {
+    let missing: Vec<Tp> = {
+        let data = shard.data();
+        let g = data
+            .groups
+            .get(group)
+            .ok_or_else(|| not_found(group, name))?;
+        let instance = g
+            .instances
+            .get(name)
+            .ok_or_else(|| not_found(group, name))?;
+        partitions
+            .iter()
+            .filter(|tp| !instance.positions.contains_key(*tp))
+            .cloned()
+            .collect()
+    };
+    let mut found = Vec::new();
+    for tp in missing {
+        let committed = {
+            let data = shard.data();
+            data.groups
+                .get(group)
+                .and_then(|g| g.offsets.get(&tp))
+                .map(|c| c.offset)
+        };
+        let offsets = state.brokers.offsets(&tp.0, tp.1, None).await?;
+        let position = match committed {
+            Some(c) if c >= offsets.earliest_offset && c <= offsets.latest_offset => c,
+            _ => match reset {
+                "earliest" => offsets.earliest_offset,
+                "latest" => offsets.latest_offset,
+                _ => {
+                    return Err(CoordinatorError::InvalidRequest(format!(
+                        "no committed offset for {}-{} and auto.offset.reset is none",
+                        tp.0, tp.1
+                    )));
+                }
+            },
+        };
+        found.push((tp, position));
+    }
+    let mut data = shard.data();
+    let g = data
+        .groups
+        .get_mut(group)
+        .ok_or_else(|| not_found(group, name))?;
+    let instance = g
+        .instances
+        .get_mut(name)
+        .ok_or_else(|| not_found(group, name))?;
+    for (tp, position) in found {
+        instance.positions.entry(tp).or_insert(position);
+    }
+    Ok(partitions
+        .iter()
+        .filter_map(|tp| instance.positions.get(tp).map(|p| (tp.clone(), *p)))
+        .collect())
+}
+
+type Fetched = Vec<((Tp, i64), Result<Page, CoordinatorError>)>;
+
+/// Reads every partition once without waiting; when all are empty, long-polls them all and
+/// returns as soon as one has records.
+async fn fetch(
+    state: &AppState,
+    positions: &[(Tp, i64)],
+    max_bytes: u64,
+    timeout: Duration,
+    format: &str,
+) -> Fetched {
+    let per_partition = (max_bytes / positions.len().max(1) as u64).max(1);
+    let read = |wait: Duration| {
+        positions
+            .iter()
+            .map(|(tp, start)| {
+                let brokers = state.brokers.clone();
+                let tp = tp.clone();
+                let start = *start;
+                async move {
+                    let page = brokers
+                        .read(&tp.0, tp.1, start, per_partition, wait, format)
+                        .await;
+                    ((tp, start), page)
+                }
+            })
+            .collect::<FuturesUnordered<_>>()
+    };
+    let first: Fetched = read(Duration::ZERO).collect().await;
+    let any = first
+        .iter()
+        .any(|(_, page)| page.as_ref().is_ok_and(|p| !p.records.is_empty()));
+    if any || timeout.is_zero() || positions.is_empty() {
+        return first;
+    }
+    let mut waiting = read(timeout);
+    let mut done = Vec::new();
+    while let Some(((tp, start), page)) = waiting.next().await {
+        let has = page.as_ref().is_ok_and(|p| !p.records.is_empty());
+        done.push(((tp, start), page));
+        if has {
+            break;
+        }
+    }
+    done
+}
+
+fn render(tp: &Tp, record: PageRecord, format: &str) -> V2Record {
+    let data = |d: Option<crate::brokers::TypedData>| -> Box<RawValue> {
+        match d {
+            None => null(),
+            // JSON stays JSON; in a json instance strings become JSON strings; binary and
+            // string instances get what the broker rendered (base64 or text) as a string.
+            Some(d) if d.kind == "JSON" && format == "json" => d.data,
+            Some(d) if d.kind == "JSON" => RawValue::from_string(
+                serde_json::Value::String(d.data.get().to_string()).to_string(),
+            )
+            .unwrap_or_else(|_| null()),
+            Some(d) => d.data,
+        }
+    };
+    V2Record {
+        topic: tp.0.clone(),
+        key: data(record.key),
+        value: data(record.value),
+        partition: tp.1,
+        offset: record.offset,
+        timestamp: record.timestamp,
+        headers: record.headers,
+    }
+}
+
+fn null() -> Box<RawValue> {
+    RawValue::from_string("null".into()).expect("null is valid JSON")
+}
+
+pub async fn commit(
+    State(state): State<AppState>,
+    Served(shard): Served,
+    ApiPath((group, name)): ApiPath<(String, String)>,
+    OptJson(body): OptJson<OffsetsBody>,
+) -> Result<StatusCode, CoordinatorError> {
+    let topics = state.brokers.topics();
+    let offsets = with_instance(&shard, &group, &name, |g, _| {
+        let reading = reading(g, &name).unwrap_or_default();
+        if body.offsets.is_empty() {
+            // No body: commit everything consumed so far.
+            let instance = g
+                .instances
+                .get(&name)
+                .ok_or_else(|| not_found(&group, &name))?;
+            return Ok(instance
+                .positions
+                .iter()
+                .map(|(tp, p)| (tp.clone(), *p))
+                .collect::<Vec<_>>());
+        }
+        let mut out = Vec::new();
+        for o in &body.offsets {
+            let tp = check_partition(&topics, &o.topic, o.partition)?;
+            check_offset(o.offset)?;
+            if !reading.contains(&tp) {
+                return Err(CoordinatorError::PartitionNotAssigned {
+                    consumer: name.clone(),
+                    topic: tp.0,
+                    partition: tp.1,
+                });
+            }
+            out.push((tp, o.offset));
+        }
+        Ok(out)
+    })?;
+    commit_offsets(&shard, &group, offsets).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn committed(
+    State(state): State<AppState>,
+    Served(shard): Served,
+    ApiPath((group, name)): ApiPath<(String, String)>,
+    OptJson(body): OptJson<PartitionsBody>,
+) -> Result<Json<OffsetsBody>, CoordinatorError> {
+    let topics = state.brokers.topics();
+    let mut asked = Vec::new();
+    for p in &body.partitions {
+        asked.push(check_partition(&topics, &p.topic, p.partition)?);
+    }
+    with_instance(&shard, &group, &name, |g, _| {
+        let list: Vec<Tp> = if asked.is_empty() {
+            g.offsets.keys().cloned().collect()
+        } else {
+            asked
+        };
+        Ok(Json(OffsetsBody {
+            offsets: list
+                .into_iter()
+                .filter_map(|tp| {
+                    g.offsets.get(&tp).map(|c| PartitionOffset {
+                        topic: tp.0.clone(),
+                        partition: i64::from(tp.1),
+                        offset: c.offset,
+                        metadata: Some(c.metadata.clone()),
+                    })
+                })
+                .collect(),
+        }))
+    })
+}
+
+/// Sets positions of assigned partitions; `None` offsets are looked up per partition.
+async fn set_positions(
+    state: &AppState,
+    shard: &Shard,
+    group: &str,
+    name: &str,
+    wanted: Vec<(Tp, Option<i64>)>,
+    end: bool,
+) -> Result<(), CoordinatorError> {
+    with_instance(shard, group, name, |g, _| {
+        let reading = reading(g, name).unwrap_or_default();
+        for (tp, _) in &wanted {
+            if !reading.contains(tp) {
+                return Err(CoordinatorError::PartitionNotAssigned {
+                    consumer: name.to_string(),
+                    topic: tp.0.clone(),
+                    partition: tp.1,
+                });
+            }
+        }
+        Ok(())
+    })?;
+    let mut resolved = BTreeMap::new();
+    for (tp, offset) in wanted {
+        let offset = match offset {
+            Some(offset) => offset,
+            None => {
+                let offsets = state.brokers.offsets(&tp.0, tp.1, None).await?;
+                if end {
+                    offsets.latest_offset
+                } else {
+                    offsets.earliest_offset
+                }
+            }
+        };
+        resolved.insert(tp, offset);
+    }
+    with_instance(shard, group, name, |g, _| {
+        let instance = g
+            .instances
+            .get_mut(name)
+            .ok_or_else(|| not_found(group, name))?;
+        instance.positions.extend(resolved);
+        Ok(())
+    })
+}
+
+pub async fn seek(
+    State(state): State<AppState>,
+    Served(shard): Served,
+    ApiPath((group, name)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<OffsetsBody>,
+) -> Result<StatusCode, CoordinatorError> {
+    let topics = state.brokers.topics();
+    let mut wanted = Vec::new();
+    for o in &body.offsets {
+        let tp = check_partition(&topics, &o.topic, o.partition)?;
+        check_offset(o.offset)?;
+        wanted.push((tp, Some(o.offset)));
+    }
+    set_positions(&state, &shard, &group, &name, wanted, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn seek_edge(
+    state: AppState,
+    shard: std::sync::Arc<Shard>,
+    group: String,
+    name: String,
+    body: PartitionsBody,
+    end: bool,
+) -> Result<StatusCode, CoordinatorError> {
+    let topics = state.brokers.topics();
+    let mut wanted = Vec::new();
+    for p in &body.partitions {
+        wanted.push((check_partition(&topics, &p.topic, p.partition)?, None));
+    }
+    set_positions(&state, &shard, &group, &name, wanted, end).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn seek_beginning(
+    State(state): State<AppState>,
+    Served(shard): Served,
+    ApiPath((group, name)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<PartitionsBody>,
+) -> Result<StatusCode, CoordinatorError> {
+    seek_edge(state, shard, group, name, body, false).await
+}
+
+pub async fn seek_end(
+    State(state): State<AppState>,
+    Served(shard): Served,
+    ApiPath((group, name)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<PartitionsBody>,
+) -> Result<StatusCode, CoordinatorError> {
+    seek_edge(state, shard, group, name, body, true).await
+}
