@@ -70,6 +70,9 @@ pub struct BrokerConfig {
         default_value_t = 300_000
     )]
     pub log_retention_check_interval_ms: u64,
+    /// Milliseconds the log cleaner waits between passes over the compacted partitions.
+    #[arg(long, env = "RUNNEL_LOG_CLEANER_BACKOFF_MS", default_value_t = 15_000)]
+    pub log_cleaner_backoff_ms: u64,
     /// Default `max.message.bytes`.
     #[arg(long, env = "RUNNEL_MESSAGE_MAX_BYTES", default_value_t = 1_048_588)]
     pub message_max_bytes: u64,
@@ -160,6 +163,8 @@ impl BrokerConfig {
             flush_messages: self.log_flush_interval_messages.unwrap_or(u64::MAX).max(1),
             flush_ms: self.log_flush_interval_ms.max(0),
             index_interval_bytes: self.log_index_interval_bytes,
+            cleaner_backoff_ms: self.log_cleaner_backoff_ms,
+            ..LogConfig::default()
         })
     }
 }

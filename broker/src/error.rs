@@ -73,6 +73,8 @@ pub enum BrokerError {
         partition: u32,
         reason: String,
     },
+    #[error("topic '{topic}' is compacted: every record needs a key")]
+    RecordKeyRequired { topic: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -100,6 +102,7 @@ impl BrokerError {
             Self::NotReady(_) => ErrorCode::NotReady,
             Self::NotEnoughReplicas { .. } => ErrorCode::NotEnoughReplicas,
             Self::NotEnoughReplicasAfterAppend { .. } => ErrorCode::NotEnoughReplicasAfterAppend,
+            Self::RecordKeyRequired { .. } => ErrorCode::RecordKeyRequired,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -6,15 +6,19 @@ use std::collections::BTreeMap;
 use crate::error::BrokerError;
 use crate::log::LogConfig;
 use crate::log::batch::TimestampType;
+use crate::log::config::CleanupPolicy;
 
 /// Every topic config the broker knows, in the order they are listed.
-pub const NAMES: [&str; 12] = [
+pub const NAMES: [&str; 15] = [
     "cleanup.policy",
+    "delete.retention.ms",
     "flush.messages",
     "flush.ms",
     "index.interval.bytes",
     "max.message.bytes",
     "message.timestamp.type",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
     "min.insync.replicas",
     "retention.bytes",
     "retention.ms",
@@ -39,16 +43,20 @@ pub fn validate(name: &str, value: &str) -> Result<(), BrokerError> {
         }
     };
     match name {
-        "cleanup.policy" => match value {
-            "delete" => Ok(()),
-            "compact" | "compact,delete" | "delete,compact" => Err(BrokerError::InvalidConfig {
-                name: name.to_string(),
-                reason: "log compaction is not supported by this broker yet; use \"delete\"".into(),
-            }),
-            _ => Err(invalid("\"delete\"")),
+        "cleanup.policy" => match CleanupPolicy::parse(value) {
+            Some(_) => Ok(()),
+            None => Err(invalid("\"delete\", \"compact\" or \"compact,delete\"")),
+        },
+        "min.cleanable.dirty.ratio" => match value.trim().parse::<f64>() {
+            Ok(v) if (0.0..=1.0).contains(&v) => Ok(()),
+            _ => Err(invalid("a number in [0, 1]")),
         },
         "flush.messages" | "min.insync.replicas" => long_at_least(1),
-        "flush.ms" | "index.interval.bytes" | "max.message.bytes" => long_at_least(0),
+        "flush.ms"
+        | "index.interval.bytes"
+        | "max.message.bytes"
+        | "delete.retention.ms"
+        | "min.compaction.lag.ms" => long_at_least(0),
         "retention.bytes" | "retention.ms" => long_at_least(-1),
         "segment.bytes" => match value.trim().parse::<i64>() {
             Ok(v) if (14..=i64::from(i32::MAX)).contains(&v) => Ok(()),
@@ -73,7 +81,10 @@ pub fn validate(name: &str, value: &str) -> Result<(), BrokerError> {
 /// The broker-wide defaults for topic configs, rendered as strings.
 pub fn default_value(defaults: &LogConfig, name: &str) -> Option<String> {
     Some(match name {
-        "cleanup.policy" => "delete".into(),
+        "cleanup.policy" => policy_name(defaults.cleanup).into(),
+        "delete.retention.ms" => defaults.delete_retention_ms.to_string(),
+        "min.cleanable.dirty.ratio" => defaults.min_cleanable_dirty_ratio.to_string(),
+        "min.compaction.lag.ms" => defaults.min_compaction_lag_ms.to_string(),
         "flush.messages" => {
             if defaults.flush_messages == u64::MAX {
                 i64::MAX.to_string()
@@ -128,12 +139,40 @@ pub fn effective(defaults: &LogConfig, overrides: &BTreeMap<String, String>) -> 
     if let Some(v) = long("index.interval.bytes") {
         config.index_interval_bytes = v.max(0) as u64;
     }
+    if let Some(v) = long("delete.retention.ms") {
+        config.delete_retention_ms = v.max(0);
+    }
+    if let Some(v) = long("min.compaction.lag.ms") {
+        config.min_compaction_lag_ms = v.max(0);
+    }
+    if let Some(v) = overrides
+        .get("min.cleanable.dirty.ratio")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| (0.0..=1.0).contains(v))
+    {
+        config.min_cleanable_dirty_ratio = v;
+    }
+    if let Some(policy) = overrides
+        .get("cleanup.policy")
+        .and_then(|v| CleanupPolicy::parse(v))
+    {
+        config.cleanup = policy;
+    }
     match overrides.get("message.timestamp.type").map(String::as_str) {
         Some("LogAppendTime") => config.timestamp_type = TimestampType::LogAppendTime,
         Some("CreateTime") => config.timestamp_type = TimestampType::CreateTime,
         _ => {}
     }
     config
+}
+
+/// `cleanup.policy` as Kafka spells it.
+fn policy_name(policy: CleanupPolicy) -> &'static str {
+    match (policy.compact, policy.delete) {
+        (true, true) => "compact,delete",
+        (true, false) => "compact",
+        _ => "delete",
+    }
 }
 
 /// The topic's `min.insync.replicas` (1 when unset or unparsable).
@@ -166,6 +205,34 @@ mod tests {
         assert!(validate("message.timestamp.type", "Now").is_err());
         assert!(validate("no.such.config", "1").is_err());
         assert!(validate("flush.messages", "0").is_err());
+        assert!(validate("cleanup.policy", "bogus").is_err());
+        assert!(validate("cleanup.policy", "").is_err());
+        assert!(validate("min.cleanable.dirty.ratio", "2").is_err());
+        assert!(validate("min.cleanable.dirty.ratio", "-0.1").is_err());
+        assert!(validate("min.cleanable.dirty.ratio", "NaN").is_err());
+        assert!(validate("delete.retention.ms", "-1").is_err());
+        assert!(validate("min.compaction.lag.ms", "-1").is_err());
+    }
+
+    #[test]
+    fn compaction_configs_are_accepted_and_take_effect() {
+        for policy in ["delete", "compact", "compact,delete", "delete,compact"] {
+            validate("cleanup.policy", policy).unwrap_or_else(|e| panic!("{policy}: {e}"));
+        }
+        validate("min.cleanable.dirty.ratio", "0").expect("0 is a ratio");
+        validate("min.cleanable.dirty.ratio", "1").expect("1 is a ratio");
+        let overrides = BTreeMap::from([
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            ("delete.retention.ms".to_string(), "100".to_string()),
+            ("min.cleanable.dirty.ratio".to_string(), "0.25".to_string()),
+            ("min.compaction.lag.ms".to_string(), "5".to_string()),
+        ]);
+        let config = effective(&LogConfig::default(), &overrides);
+        assert!(config.cleanup.compact && !config.cleanup.delete);
+        assert_eq!(config.delete_retention_ms, 100);
+        assert_eq!(config.min_cleanable_dirty_ratio, 0.25);
+        assert_eq!(config.min_compaction_lag_ms, 5);
+        assert_eq!(policy_name(config.cleanup), "compact");
     }
 
     #[test]

@@ -53,8 +53,10 @@ fn assign_partitions<'a>(
     records: Vec<(usize, ProduceRecord<'a>)>,
 ) -> (Groups<'a>, Vec<(usize, BrokerError)>) {
     let count = topic.record.partitions.max(1);
-    let limit =
-        topic_config::effective(state.storage.defaults(), &topic.record.configs).max_message_bytes;
+    let config = topic_config::effective(state.storage.defaults(), &topic.record.configs);
+    let limit = config.max_message_bytes;
+    // Compaction keeps one record per key, so a compacted topic has no use for keyless ones.
+    let key_required = config.cleanup.compact;
     let sticky = {
         let mut map = state.sticky.lock().unwrap_or_else(|p| p.into_inner());
         let next = map
@@ -67,6 +69,15 @@ fn assign_partitions<'a>(
     let mut groups: BTreeMap<u32, Vec<(usize, NewRecord<'a>)>> = BTreeMap::new();
     let mut errors = Vec::new();
     for (index, record) in records {
+        if key_required && record.record.key.is_none() {
+            errors.push((
+                index,
+                BrokerError::RecordKeyRequired {
+                    topic: name.to_string(),
+                },
+            ));
+            continue;
+        }
         let size = record.record.approximate_size() + batch::HEADER_LEN;
         if size as u64 > limit {
             errors.push((index, BrokerError::RecordTooLarge { size, limit }));
