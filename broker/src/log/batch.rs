@@ -301,6 +301,58 @@ pub fn records<'a>(
     })
 }
 
+/// Rewrites `batch` keeping only the records `keep` accepts (the log cleaner's re-encoding).
+///
+/// Kept records are copied byte for byte: their offset and timestamp deltas stay relative to
+/// the unchanged base offset and base timestamp, so every record keeps its offset and
+/// timestamp. The header keeps its base offset, last offset delta (the batch still spans its
+/// original offsets, RecordBatch v2 allows the gaps), leader epoch, attributes and producer
+/// fields; the length, record count, largest timestamp (under `CreateTime`; with no record
+/// left it stays as it was) and the CRC are recomputed. Returns the new bytes and how many
+/// records were kept; zero gives an empty batch that still spans the original offsets.
+///
+/// # Errors
+/// [`BatchError`] when a record is malformed.
+pub fn retain(
+    header: &BatchHeader,
+    batch: &[u8],
+    mut keep: impl FnMut(&RecordView<'_>) -> bool,
+) -> Result<(Vec<u8>, i32), BatchError> {
+    let batch = batch.get(..header.size).ok_or(BatchError::Truncated {
+        needed: header.size,
+        available: batch.len(),
+    })?;
+    let mut out = Vec::with_capacity(batch.len());
+    out.extend_from_slice(&batch[..HEADER_LEN]);
+    let mut cursor = Cursor {
+        bytes: batch,
+        position: HEADER_LEN,
+    };
+    let mut kept = 0i32;
+    let mut max_timestamp = None::<i64>;
+    for _ in 0..header.record_count {
+        let start = cursor.position;
+        let record = read_record(&mut cursor, header)?;
+        if keep(&record) {
+            out.extend_from_slice(&batch[start..cursor.position]);
+            kept += 1;
+            max_timestamp =
+                Some(max_timestamp.map_or(record.timestamp, |m| m.max(record.timestamp)));
+        }
+    }
+    let max_timestamp = match (header.timestamp_type, max_timestamp) {
+        (TimestampType::CreateTime, Some(max)) => max,
+        _ => header.max_timestamp,
+    };
+    let batch_length = (out.len() - LOG_OVERHEAD) as i32;
+    out[8..12].copy_from_slice(&batch_length.to_be_bytes());
+    out[35..43].copy_from_slice(&max_timestamp.to_be_bytes());
+    out[57..61].copy_from_slice(&kept.to_be_bytes());
+    let crc = crc32c::crc32c(&out[21..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    Ok((out, kept))
+}
+
 #[inline]
 fn read_record<'a>(
     cursor: &mut Cursor<'a>,
@@ -516,6 +568,47 @@ mod tests {
                 "truncation to {len} accepted"
             );
         }
+    }
+
+    #[test]
+    fn retain_keeps_offsets_timestamps_and_header_fields() {
+        let input = vec![
+            record(Some(b"a"), Some(b"1"), 1000),
+            record(Some(b"b"), Some(b"2"), 1005),
+            record(Some(b"a"), None, 1003),
+        ];
+        let mut encoded = encode(&input, None);
+        stamp(&mut encoded, 100, 4);
+        let header = validate(&encoded).expect("valid");
+        let (bytes, kept) = retain(&header, &encoded, |r| r.offset != 101).expect("retain");
+        assert_eq!(kept, 2);
+        let cleaned = validate(&bytes).expect("the CRC is recomputed");
+        assert_eq!(cleaned.base_offset, 100);
+        assert_eq!(
+            cleaned.last_offset(),
+            102,
+            "still spans the original offsets"
+        );
+        assert_eq!(cleaned.leader_epoch, 4);
+        assert_eq!(cleaned.record_count, 2);
+        assert_eq!(cleaned.max_timestamp, 1003);
+        assert_eq!(bytes[43..57], encoded[43..57], "producer fields kept");
+        let read: Vec<_> = records(&cleaned, &bytes)
+            .collect::<Result<_, _>>()
+            .expect("records");
+        assert_eq!(
+            read.iter()
+                .map(|r| (r.offset, r.timestamp))
+                .collect::<Vec<_>>(),
+            vec![(100, 1000), (102, 1003)]
+        );
+        assert_eq!(read[1].value, None);
+
+        let (empty, kept) = retain(&header, &encoded, |_| false).expect("retain");
+        assert_eq!(kept, 0);
+        let empty = validate(&empty).expect("an empty batch is valid");
+        assert_eq!((empty.base_offset, empty.next_offset()), (100, 103));
+        assert_eq!(empty.size, HEADER_LEN);
     }
 
     #[test]

@@ -65,6 +65,16 @@ impl OffsetIndex {
         }
     }
 
+    /// Position of the last indexed batch starting before `position` (0 if none).
+    pub fn position_before(&self, position: u32) -> u32 {
+        let index = self.entries.partition_point(|&(_, p)| p < position);
+        if index == 0 {
+            0
+        } else {
+            self.entries[index - 1].1
+        }
+    }
+
     /// Drops entries at or past `position` (after the log was truncated there).
     pub fn truncate_to_position(&mut self, position: u32) {
         let keep = self.entries.partition_point(|&(_, p)| p < position);

@@ -3,6 +3,11 @@
 //! Architecture invariant: offsets are assigned here, under the caller's lock, in append
 //! order; a batch is either wholly in the log or not at all. Everything below the recovery
 //! point has been fsynced; recovery on open validates everything above it.
+//!
+//! A compacted log (see `compact`) has gaps between batches, never between segments: the
+//! cleaner keeps the last batch of every segment (empty if need be), so each segment still
+//! ends where the next begins and recovery's hole check holds. Reads ask for an offset and get
+//! the first batch that ends after it.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -12,12 +17,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::batch::{self, BatchHeader};
+use super::compact::{self, CleanerCheckpoint, CleaningPlan, SegmentSnapshot};
 use super::config::LogConfig;
 use super::epochs::EpochCache;
-use super::segment::{self, Segment};
+use super::segment::{self, CleanedSegment, Segment};
 
 const RECOVERY_POINT_FILE: &str = "recovery-point";
 const HIGH_WATERMARK_FILE: &str = "high-watermark";
+const CLEANER_CHECKPOINT_FILE: &str = "cleaner-checkpoint";
 
 /// Errors of the log.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +91,8 @@ pub struct PartitionLog {
     epochs: EpochCache,
     /// The high watermark read back from the last checkpoint (at most the log end).
     checkpointed_high_watermark: i64,
+    /// Where the last cleaning ended, and the oldest tombstone it kept.
+    cleaner: CleanerCheckpoint,
 }
 
 impl PartitionLog {
@@ -97,6 +106,7 @@ impl PartitionLog {
     /// I/O errors.
     pub fn open(dir: &Path, config: LogConfig) -> io::Result<(Self, RecoveryReport)> {
         std::fs::create_dir_all(dir)?;
+        segment::recover_swaps(dir)?;
         let recovery_point = read_recovery_point(dir);
         let mut bases = Vec::new();
         for entry in std::fs::read_dir(dir)? {
@@ -158,6 +168,9 @@ impl PartitionLog {
             oldest_unflushed_ms: None,
             epochs: EpochCache::empty(dir),
             checkpointed_high_watermark: 0,
+            cleaner: CleanerCheckpoint::parse(
+                &std::fs::read_to_string(dir.join(CLEANER_CHECKPOINT_FILE)).unwrap_or_default(),
+            ),
         };
         log.recovery_point = recovery_point.min(log.log_end_offset());
         log.checkpointed_high_watermark = std::fs::read_to_string(dir.join(HIGH_WATERMARK_FILE))
@@ -261,15 +274,17 @@ impl PartitionLog {
     }
 
     /// Appends a batch that already carries its offsets and leader epoch (a follower copying
-    /// its leader's log). Its base offset must be the log end offset.
+    /// its leader's log). Its base offset must be at or after the log end offset: after it
+    /// when the leader's log was compacted there.
     ///
     /// # Errors
-    /// [`LogError::InvalidBatch`] when the batch is corrupt or not contiguous; I/O errors.
+    /// [`LogError::InvalidBatch`] when the batch is corrupt or starts before the log end; I/O
+    /// errors.
     pub fn append_replicated(&mut self, batch: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
         let header = batch::check(batch)?;
-        if header.base_offset != self.log_end_offset() || header.size != batch.len() {
+        if header.base_offset < self.log_end_offset() || header.size != batch.len() {
             return Err(LogError::InvalidBatch(batch::BatchError::Record(
-                "replicated batch does not start at the log end",
+                "replicated batch starts before the log end",
             )));
         }
         self.append_stamped(batch, now_ms)
@@ -278,7 +293,7 @@ impl PartitionLog {
     fn append_stamped(&mut self, batch: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
         let header = BatchHeader::parse(batch)?;
         let base_offset = header.base_offset;
-        self.maybe_roll(batch.len() as u64, header.last_offset_delta, now_ms)?;
+        self.maybe_roll(batch.len() as u64, header.last_offset(), now_ms)?;
         let interval = self.config.index_interval_bytes;
         self.active_mut().append(&header, batch, interval, now_ms)?;
         self.oldest_unflushed_ms.get_or_insert(now_ms);
@@ -292,7 +307,7 @@ impl PartitionLog {
         })
     }
 
-    fn maybe_roll(&mut self, incoming: u64, last_offset_delta: i32, now_ms: i64) -> io::Result<()> {
+    fn maybe_roll(&mut self, incoming: u64, last_offset: i64, now_ms: i64) -> io::Result<()> {
         let config = &self.config;
         let active = self.active();
         if active.is_empty() {
@@ -302,9 +317,7 @@ impl PartitionLog {
         let too_old = active
             .first_batch_timestamp()
             .is_some_and(|first| now_ms.saturating_sub(first) >= config.segment_ms);
-        let relative_overflow = active.next_offset() + i64::from(last_offset_delta)
-            - active.base_offset
-            >= i64::from(u32::MAX);
+        let relative_overflow = last_offset - active.base_offset >= i64::from(u32::MAX);
         if !(too_big || too_old || relative_overflow) {
             return Ok(());
         }
@@ -465,6 +478,9 @@ impl PartitionLog {
     /// deletes their files outside the lock. The active segment is never removed.
     pub fn take_expired_segments(&mut self, now_ms: i64) -> Vec<Segment> {
         let mut expired = Vec::new();
+        if !self.config.cleanup.delete {
+            return expired;
+        }
         let mut total = self.size_bytes() as i64;
         while self.segments.len() > 1 {
             let Some(first) = self.segments.values().next() else {
@@ -557,6 +573,90 @@ impl PartitionLog {
         self.epochs.persist()
     }
 
+    /// What the cleaner should compact now, if anything: the rolled, fsynced segments old
+    /// enough for `min.compaction.lag.ms`, when enough of them is dirty or a kept tombstone's
+    /// time is up (see [`compact::cleanable_prefix`]). Cheap: taken under the lock.
+    pub fn cleaning_plan(&self, now_ms: i64) -> Option<CleaningPlan> {
+        if !self.config.cleanup.compact || self.segments.len() < 2 {
+            return None;
+        }
+        let sealed: Vec<SegmentSnapshot> = self
+            .segments
+            .values()
+            .take(self.segments.len() - 1)
+            .map(SegmentSnapshot::of)
+            .collect();
+        let count = compact::cleanable_prefix(
+            &sealed,
+            self.recovery_point,
+            &self.cleaner,
+            &self.config,
+            now_ms,
+        );
+        if count == 0 {
+            return None;
+        }
+        let mut segments = sealed;
+        segments.truncate(count);
+        Some(CleaningPlan {
+            dir: self.dir.clone(),
+            end_offset: segments.last().map_or(0, |s| s.next_offset),
+            segments,
+            delete_retention_ms: self.config.delete_retention_ms,
+            index_interval_bytes: self.config.index_interval_bytes,
+        })
+    }
+
+    /// Swaps `cleaned` in for the segment `source` was taken from, if that segment is still in
+    /// the log as it was copied: same file, same size, still rolled (retention, truncation or
+    /// a reset may have changed it since). Otherwise deletes the copy and returns `false`.
+    ///
+    /// # Errors
+    /// I/O errors renaming; the log keeps the original segment in memory, and recovery
+    /// finishes or rolls back the swap on the next open.
+    pub fn replace_segment(
+        &mut self,
+        source: &SegmentSnapshot,
+        cleaned: CleanedSegment,
+    ) -> io::Result<bool> {
+        let unchanged = self
+            .segments
+            .range(source.base_offset + 1..)
+            .next()
+            .is_some()
+            && self
+                .segments
+                .get(&source.base_offset)
+                .is_some_and(|current| source.is(current));
+        if !unchanged {
+            cleaned.discard();
+            return Ok(false);
+        }
+        let segment = cleaned.install(source.next_offset)?;
+        self.segments.insert(source.base_offset, segment);
+        Ok(true)
+    }
+
+    /// Records that a cleaning covered the log up to `end_offset` and kept tombstones as old as
+    /// `oldest_tombstone`, persisting it (it decides when to clean next, not what is kept).
+    ///
+    /// # Errors
+    /// I/O errors writing the checkpoint.
+    pub fn record_cleaning(
+        &mut self,
+        end_offset: i64,
+        oldest_tombstone: Option<i64>,
+    ) -> io::Result<()> {
+        self.cleaner = CleanerCheckpoint {
+            first_dirty_offset: end_offset,
+            oldest_tombstone,
+        };
+        segment::write_atomically(
+            &self.dir.join(CLEANER_CHECKPOINT_FILE),
+            self.cleaner.render().as_bytes(),
+        )
+    }
+
     /// Checks every batch of every segment (CRC, order, contiguity). For tests and tools.
     ///
     /// # Errors
@@ -565,6 +665,12 @@ impl PartitionLog {
         let mut expected = self.log_start_offset();
         let mut records = 0u64;
         for segment in self.segments.values() {
+            if segment.base_offset != expected {
+                return Err(format!(
+                    "segment {} starts where the log holds offset {expected}",
+                    segment.base_offset
+                ));
+            }
             let file = segment.file();
             let mut position = 0;
             while position < segment.size() {
@@ -575,9 +681,10 @@ impl PartitionLog {
                     .map_err(|e| format!("segment {} at {position}: {e}", segment.base_offset))?;
                 batch::validate(&bytes)
                     .map_err(|e| format!("segment {} at {position}: {e}", segment.base_offset))?;
-                if header.base_offset != expected {
+                // Compaction leaves gaps between batches, never overlaps.
+                if header.base_offset < expected {
                     return Err(format!(
-                        "expected offset {expected}, found batch at {}",
+                        "expected offset {expected} or later, found batch at {}",
                         header.base_offset
                     ));
                 }
@@ -603,10 +710,15 @@ fn read_recovery_point(dir: &Path) -> i64 {
         .unwrap_or(0)
 }
 
-/// Reads whole batches from `location`, starting with the batch that holds `offset`, up to
-/// `max_bytes` (but always at least one whole batch, so a large batch cannot stall a reader)
+/// Reads whole batches from `location`, starting with the first batch that ends after
+/// `offset` (it holds `offset`, or in a compacted log may start after it), up to `max_bytes`
+/// (but always at least one whole batch with records, so a large batch cannot stall a reader)
 /// and no further than the batch that reaches `offset + max_records`.
-/// Returns the bytes and whether the end of the segment was reached without finding `offset`.
+///
+/// Returns the bytes and whether the segment ended without a record at or after `offset`;
+/// the bytes then hold only the empty batches compaction leaves at a segment's end, which a
+/// caller moving on to the next segment keeps in front of what it reads there (a follower must
+/// copy them; a consumer skips them).
 ///
 /// # Errors
 /// I/O errors; `InvalidData` if the segment is malformed.
@@ -631,20 +743,22 @@ pub fn read_batches(
     }
     let begin = position;
     let enough = offset.saturating_add(max_records.max(1));
+    let mut found_records = false;
     while position < location.end {
         let header = window.header_at(position)?;
         let taken = position - begin;
-        if taken > 0 && taken + header.size as u64 > max_bytes as u64 {
+        if found_records && taken + header.size as u64 > max_bytes as u64 {
             break;
         }
         position += header.size as u64;
-        if header.next_offset() >= enough {
+        found_records |= header.record_count > 0;
+        if found_records && header.next_offset() >= enough {
             break;
         }
     }
     let mut bytes = vec![0u8; (position - begin) as usize];
     location.file.read_exact_at(&mut bytes, begin)?;
-    Ok((bytes, false))
+    Ok((bytes, !found_records))
 }
 
 /// A read-ahead window over a segment file, so walking many small batch headers costs one

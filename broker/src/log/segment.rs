@@ -2,8 +2,20 @@
 //! base offset, with its sparse `.index` and `.timeindex`.
 //!
 //! A segment knows nothing of topics, the network or etcd. Only the active (last) segment of a
-//! log is appended to; a rolled segment is immutable until retention deletes it.
+//! log is appended to; a rolled segment is immutable until retention deletes it or the cleaner
+//! replaces it with a compacted copy ([`CleanedSegment`]).
+//!
+//! Replacing a segment is crash-safe by file names alone. The copy is written as
+//! `{base}.{log,index,timeindex}.cleaned` and fsynced; then, under the log's lock, each file is
+//! renamed to `.swap` (the log last: an existing `{base}.log.swap` is the commit point), the
+//! directory is fsynced, and each `.swap` is renamed over its original (the log last again).
+//! [`recover_swaps`], run before a log is opened, deletes `.cleaned` files (the original is
+//! intact), finishes a swap whose `.log.swap` exists, and deletes `.swap` indexes without one;
+//! wherever a swap was interrupted it also deletes the final indexes, which are rebuilt from
+//! the log, so no ordering of renames a power failure may leave can pair a log with the other
+//! version's index.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::FileExt;
@@ -251,17 +263,23 @@ impl Segment {
             return Ok(0);
         }
         // Like Kafka, cut at the start of the batch holding `offset`: a batch is never split.
+        // The log then ends where the last kept batch ends; in a compacted log that can be
+        // before `offset` (its records were cleaned away), and a follower refetches from there.
         let mut position = self.scan_start(offset);
-        let next_offset = loop {
-            if position >= self.size {
-                break self.next_offset;
-            }
+        let mut next_offset = self.base_offset;
+        while position < self.size {
             let header = read_header(&self.file, position, self.size)?;
             if header.last_offset() >= offset {
-                break header.base_offset;
+                break;
             }
+            next_offset = header.next_offset();
             position += header.size as u64;
-        };
+        }
+        if position > 0 && next_offset == self.base_offset {
+            // The walk started at an index entry past the first batch: the kept part ends
+            // where the batch before `position` ends, which is where the index says it does.
+            next_offset = self.batch_end_before(position)?;
+        }
         let removed = self.size - position;
         self.file.set_len(position)?;
         self.size = position;
@@ -287,6 +305,19 @@ impl Segment {
         }
     }
 
+    /// The offset after the batch that ends at byte `position` (a walk from the index entry
+    /// before it).
+    fn batch_end_before(&self, position: u64) -> io::Result<i64> {
+        let mut at = u64::from(self.offset_index.position_before(position as u32));
+        let mut end = self.base_offset;
+        while at < position {
+            let header = read_header(&self.file, at, self.size)?;
+            end = header.next_offset();
+            at += header.size as u64;
+        }
+        Ok(end)
+    }
+
     fn log_path(&self) -> PathBuf {
         self.dir
             .join(format!("{}.log", file_stem(self.base_offset)))
@@ -301,6 +332,265 @@ impl Segment {
         self.dir
             .join(format!("{}.timeindex", file_stem(self.base_offset)))
     }
+}
+
+/// Suffix of a replacement segment's files while they are written; never trusted.
+pub const CLEANED_SUFFIX: &str = "cleaned";
+/// Suffix of a complete replacement segment's files being swapped in.
+pub const SWAP_SUFFIX: &str = "swap";
+/// A segment's files, in the order a swap renames them: the log last, so that its rename is
+/// the commit point of each stage.
+const SEGMENT_EXTENSIONS: [&str; 3] = ["index", "timeindex", "log"];
+
+/// A compacted copy of a rolled segment, written under `.cleaned` names beside it and swapped in
+/// by [`CleanedSegment::install`]. Batches are appended in offset order with their offsets as
+/// they are (gaps allowed); the indexes are built as the batches are written.
+#[derive(Debug)]
+pub struct CleanedSegment {
+    base_offset: i64,
+    dir: PathBuf,
+    writer: io::BufWriter<File>,
+    size: u64,
+    next_offset: i64,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    max_timestamp: i64,
+    first_batch_timestamp: Option<i64>,
+    bytes_since_index_entry: u64,
+    last_batch_relative: u32,
+    index_interval: u64,
+}
+
+impl CleanedSegment {
+    /// Starts the copy of the segment at `base_offset` in `dir` (replacing any earlier
+    /// unfinished copy).
+    ///
+    /// # Errors
+    /// I/O errors creating the file.
+    pub fn create(dir: &Path, base_offset: i64, index_interval: u64) -> io::Result<Self> {
+        let path = temp_path(dir, base_offset, "log", CLEANED_SUFFIX);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
+        Ok(Self {
+            base_offset,
+            dir: dir.to_path_buf(),
+            writer: io::BufWriter::with_capacity(1 << 20, file),
+            size: 0,
+            next_offset: base_offset,
+            offset_index: OffsetIndex::default(),
+            time_index: TimeIndex::default(),
+            max_timestamp: -1,
+            first_batch_timestamp: None,
+            bytes_since_index_entry: 0,
+            last_batch_relative: 0,
+            index_interval,
+        })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends one batch, which must follow the previous one in offset order.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a batch out of order or out of the segment's offset range; I/O
+    /// errors.
+    pub fn append(&mut self, header: &BatchHeader, bytes: &[u8]) -> io::Result<()> {
+        let relative = header.base_offset - self.base_offset;
+        if header.base_offset < self.next_offset || relative > i64::from(u32::MAX) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cleaned batch out of order",
+            ));
+        }
+        let relative = relative as u32;
+        let position = self.size;
+        self.writer.write_all(bytes)?;
+        self.first_batch_timestamp
+            .get_or_insert(header.max_timestamp);
+        self.max_timestamp = self.max_timestamp.max(header.max_timestamp);
+        if position == 0 || self.bytes_since_index_entry >= self.index_interval {
+            self.offset_index.push(relative, position as u32);
+            self.time_index.push(self.max_timestamp, relative);
+            self.bytes_since_index_entry = 0;
+        }
+        self.bytes_since_index_entry += bytes.len() as u64;
+        self.size += bytes.len() as u64;
+        self.last_batch_relative = relative;
+        self.next_offset = header.next_offset();
+        Ok(())
+    }
+
+    /// Writes the indexes (sealed, as a rolled segment's are) and fsyncs all three files and
+    /// the directory: after this the copy is complete on disk, still under `.cleaned` names.
+    ///
+    /// # Errors
+    /// I/O errors; the caller then [`discard`](Self::discard)s the copy.
+    pub fn finish(&mut self) -> io::Result<()> {
+        if self.size > 0 {
+            self.time_index
+                .push(self.max_timestamp, self.last_batch_relative);
+        }
+        self.writer.flush()?;
+        self.writer.get_ref().sync_all()?;
+        let index = self.temp(".index", CLEANED_SUFFIX);
+        index::rewrite_file(&index, &self.offset_index.encode())?.sync_all()?;
+        let time = self.temp(".timeindex", CLEANED_SUFFIX);
+        index::rewrite_file(&time, &self.time_index.encode())?.sync_all()?;
+        sync_dir(&self.dir)
+    }
+
+    /// Deletes the copy's files (the original stays as it is).
+    pub fn discard(self) {
+        for extension in SEGMENT_EXTENSIONS {
+            let path = temp_path(&self.dir, self.base_offset, extension, CLEANED_SUFFIX);
+            if let Err(error) = std::fs::remove_file(&path)
+                && error.kind() != io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %path.display(), %error, "could not delete a cleaned segment");
+            }
+        }
+    }
+
+    /// Swaps the finished copy in for the original segment's files and returns it as the
+    /// segment, ending at `next_offset` (the original's end: its last batch is always kept).
+    /// Call under the log's lock, after checking the original is still the one copied.
+    /// Readers holding the original's file keep reading it: the renames unlink its name, not
+    /// its open file.
+    ///
+    /// # Errors
+    /// I/O errors. After the `.log.swap` rename the swap is committed: recovery completes it.
+    pub fn install(self, next_offset: i64) -> io::Result<Segment> {
+        for (step, (from, to)) in swap_renames(&self.dir, self.base_offset).iter().enumerate() {
+            std::fs::rename(from, to)?;
+            if step == SWAP_COMMIT_STEP || step == SWAP_RENAMES - 1 {
+                sync_dir(&self.dir)?;
+            }
+        }
+        let stem = file_stem(self.base_offset);
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        Ok(Segment {
+            base_offset: self.base_offset,
+            file: Arc::new(file),
+            size: self.size,
+            next_offset: next_offset.max(self.next_offset),
+            offset_index: self.offset_index,
+            offset_index_file: open_append(&self.dir.join(format!("{stem}.index")))?,
+            time_index: self.time_index,
+            time_index_file: open_append(&self.dir.join(format!("{stem}.timeindex")))?,
+            max_timestamp: self.max_timestamp,
+            first_batch_timestamp: self.first_batch_timestamp,
+            bytes_since_index_entry: self.bytes_since_index_entry,
+            last_batch_relative: self.last_batch_relative,
+            dir: self.dir,
+        })
+    }
+
+    fn temp(&self, extension: &str, suffix: &str) -> PathBuf {
+        temp_path(
+            &self.dir,
+            self.base_offset,
+            extension.trim_start_matches('.'),
+            suffix,
+        )
+    }
+}
+
+/// How many renames a swap takes.
+pub const SWAP_RENAMES: usize = 2 * SEGMENT_EXTENSIONS.len();
+/// The rename after which a swap is committed (`{base}.log.cleaned` → `{base}.log.swap`).
+pub const SWAP_COMMIT_STEP: usize = SEGMENT_EXTENSIONS.len() - 1;
+
+/// The renames that swap a finished copy of the segment at `base_offset` in, in order: every
+/// `.cleaned` to `.swap`, then every `.swap` over the original; the log last each time.
+pub fn swap_renames(dir: &Path, base_offset: i64) -> Vec<(PathBuf, PathBuf)> {
+    let stem = file_stem(base_offset);
+    let to_swap = SEGMENT_EXTENSIONS.map(|extension| {
+        (
+            temp_path(dir, base_offset, extension, CLEANED_SUFFIX),
+            temp_path(dir, base_offset, extension, SWAP_SUFFIX),
+        )
+    });
+    let to_final = SEGMENT_EXTENSIONS.map(|extension| {
+        (
+            temp_path(dir, base_offset, extension, SWAP_SUFFIX),
+            dir.join(format!("{stem}.{extension}")),
+        )
+    });
+    to_swap.into_iter().chain(to_final).collect()
+}
+
+fn temp_path(dir: &Path, base_offset: i64, extension: &str, suffix: &str) -> PathBuf {
+    dir.join(format!("{}.{extension}.{suffix}", file_stem(base_offset)))
+}
+
+/// Finishes or rolls back segment swaps a crash interrupted in `dir` (see the module doc) and
+/// deletes their leftovers. Returns how many segments it touched.
+///
+/// # Errors
+/// I/O errors listing, renaming or deleting.
+pub fn recover_swaps(dir: &Path) -> io::Result<usize> {
+    let mut cleaned = Vec::new();
+    let mut swapping: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.ends_with(&format!(".{CLEANED_SUFFIX}")) {
+            cleaned.push(name);
+        } else if let Some(rest) = name.strip_suffix(&format!(".{SWAP_SUFFIX}"))
+            && let Some((stem, extension)) = rest.split_once('.')
+            && let Ok(base) = stem.parse::<i64>()
+        {
+            swapping
+                .entry(base)
+                .or_default()
+                .push(extension.to_string());
+        }
+    }
+    for name in &cleaned {
+        remove_if_present(&dir.join(name))?;
+    }
+    for (&base, extensions) in &swapping {
+        let stem = file_stem(base);
+        if extensions.iter().any(|e| e == "log") {
+            std::fs::rename(
+                temp_path(dir, base, "log", SWAP_SUFFIX),
+                dir.join(format!("{stem}.log")),
+            )?;
+        }
+        // Indexes are a cache: whichever version they are, drop them and rebuild from the log.
+        for extension in ["index", "timeindex"] {
+            remove_if_present(&temp_path(dir, base, extension, SWAP_SUFFIX))?;
+            remove_if_present(&dir.join(format!("{stem}.{extension}")))?;
+        }
+        tracing::warn!(dir = %dir.display(), base, committed = extensions.iter().any(|e| e == "log"), "recovered an interrupted segment swap");
+    }
+    if !cleaned.is_empty() || !swapping.is_empty() {
+        sync_dir(dir)?;
+    }
+    Ok(swapping.len())
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
+}
+
+/// fsyncs a directory, making renames and creations in it durable.
+///
+/// # Errors
+/// I/O errors.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 /// Reads the header of the batch at `position` (which must end by `limit`).
