@@ -1,14 +1,17 @@
 //! The partition replicas this broker hosts: opening and recovering their logs, removing
 //! those of deleted topics, durability (group-commit flushes, interval flushes, recovery-point
-//! checkpoints) and retention.
+//! checkpoints), retention and the log cleaner (compaction).
 //!
 //! Directory layout under the data dir:
 //! ```text
 //! meta.json                       {"cluster_id", "broker_id"}: refuses a foreign data dir
 //! {topic}-{partition}/partition.json   {"topic_id"}: the topic incarnation the files belong to
 //! {topic}-{partition}/{base:020}.log|.index|.timeindex, recovery-point
+//! {topic}-{partition}/cleaner-checkpoint   where the last compaction ended
+//! {topic}-{partition}/{base:020}.*.cleaned|.swap   a compacted segment being swapped in
 //! ```
 
+mod cleaner;
 pub mod flusher;
 pub mod partition;
 
@@ -242,12 +245,13 @@ impl Storage {
         }
     }
 
-    /// Starts the interval flush and retention tasks; they stop when `stop` fires.
+    /// Starts the interval flush, retention and log cleaner tasks; they stop when `stop` fires.
     pub fn spawn_background(
         self: &Arc<Self>,
         retention_interval: Duration,
         stop: tokio::sync::watch::Receiver<bool>,
     ) {
+        cleaner::spawn(self.clone(), stop.clone());
         let storage = self.clone();
         let mut stop_flush = stop.clone();
         tokio::spawn(async move {

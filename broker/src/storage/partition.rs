@@ -447,6 +447,10 @@ impl Partition {
     /// `max_records`. The lock is held only to find the segment, not for the read. Callers cap
     /// what they return at the high watermark (consumers) or the log end (followers).
     ///
+    /// In a compacted log the first batch may start after `offset`, and the empty batches
+    /// compaction leaves at segment ends come first, followed by what the next segment holds,
+    /// so a page is never only empty batches while records follow.
+    ///
     /// # Errors
     /// [`LogError::OffsetOutOfRange`] outside the log; I/O errors.
     pub fn read(
@@ -456,20 +460,28 @@ impl Partition {
         max_records: i64,
     ) -> Result<Vec<u8>, LogError> {
         let mut from = offset;
+        let mut empty_batches = Vec::new();
         // Bounded: each round moves to a later segment.
         for _ in 0..1024 {
             let location: Option<Location> = self.with_log(|log| log.locate(from))?;
             let Some(location) = location else {
-                return Ok(Vec::new());
+                break;
             };
             let (bytes, exhausted) =
                 partition_log::read_batches(&location, from, max_bytes, max_records)?;
             match (exhausted, location.next_base) {
-                (true, Some(next)) => from = next,
-                _ => return Ok(bytes),
+                (true, Some(next)) => {
+                    empty_batches.extend_from_slice(&bytes);
+                    from = next;
+                }
+                _ if empty_batches.is_empty() => return Ok(bytes),
+                _ => {
+                    empty_batches.extend_from_slice(&bytes);
+                    break;
+                }
             }
         }
-        Ok(Vec::new())
+        Ok(empty_batches)
     }
 }
 
