@@ -91,8 +91,11 @@ pub struct Heartbeat {
     pub subscription: Option<Subscription>,
     /// What the member says it owns; `None` when unchanged since its last heartbeat.
     pub owned: Option<Assignment>,
-    pub session_timeout: Duration,
-    pub rebalance_timeout: Duration,
+    /// `None`: keep the member's (a joining member gets `defaults`).
+    pub session_timeout: Option<Duration>,
+    pub rebalance_timeout: Option<Duration>,
+    /// Session and rebalance timeouts of a member that never named its own.
+    pub defaults: (Duration, Duration),
     pub client_id: String,
 }
 
@@ -177,8 +180,8 @@ impl Group {
                         revoking: Assignment::new(),
                         revoking_since: None,
                         last_seen: now,
-                        session_timeout: request.session_timeout,
-                        rebalance_timeout: request.rebalance_timeout,
+                        session_timeout: request.session_timeout.unwrap_or(request.defaults.0),
+                        rebalance_timeout: request.rebalance_timeout.unwrap_or(request.defaults.1),
                         client_id: request.client_id,
                     },
                 );
@@ -221,8 +224,12 @@ impl Group {
                     });
                 }
                 member.last_seen = now;
-                member.session_timeout = request.session_timeout;
-                member.rebalance_timeout = request.rebalance_timeout;
+                if let Some(timeout) = request.session_timeout {
+                    member.session_timeout = timeout;
+                }
+                if let Some(timeout) = request.rebalance_timeout {
+                    member.rebalance_timeout = timeout;
+                }
                 if let Some(subscription) = request.subscription
                     && !subscription.same(&member.subscription)
                 {
@@ -437,8 +444,9 @@ mod tests {
                     member_epoch: 0,
                     subscription: Some(Subscription::Topics(["t".to_string()].into())),
                     owned: Some(Assignment::new()),
-                    session_timeout: SESSION,
-                    rebalance_timeout: SESSION,
+                    session_timeout: Some(SESSION),
+                    rebalance_timeout: Some(SESSION),
+                    defaults: (SESSION, SESSION),
                     client_id: id.into(),
                 },
                 topics,
@@ -460,8 +468,9 @@ mod tests {
                 member_epoch: state.member_epoch,
                 subscription: None,
                 owned: Some(owned.clone()),
-                session_timeout: SESSION,
-                rebalance_timeout: SESSION,
+                session_timeout: None,
+                rebalance_timeout: None,
+                defaults: (SESSION, SESSION),
                 client_id: String::new(),
             },
             topics,

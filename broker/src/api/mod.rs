@@ -7,6 +7,7 @@ mod admin;
 mod append;
 mod extract;
 mod forward;
+mod groups;
 mod internal;
 mod model;
 mod openapi;
@@ -22,7 +23,7 @@ use axum::body::HttpBody as _;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 pub use state::AppState;
 
@@ -85,6 +86,17 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v3/clusters/{cluster_id}/topics/{topic}/records",
             post(produce::produce_v3),
+        )
+        .route("/consumers/{*rest}", any(groups::relay))
+        .route("/v1/groups", get(groups::relay))
+        .route("/v1/groups/{*rest}", any(groups::relay))
+        .route(
+            "/v3/clusters/{cluster_id}/consumer-groups",
+            get(groups::relay),
+        )
+        .route(
+            "/v3/clusters/{cluster_id}/consumer-groups/{*rest}",
+            any(groups::relay),
         )
         .route("/topics", get(admin::list_topic_names))
         .route("/topics/{topic}", post(produce::produce_v2))

@@ -82,23 +82,15 @@ pub async fn heartbeat(
             ))
         })?,
     };
-    let bounded = |value: Option<u64>, default: Duration, name: &str| match value {
-        None => Ok(default),
-        Some(ms) if (1_000..=3_600_000).contains(&ms) => Ok(Duration::from_millis(ms)),
+    let bounded = |value: Option<u64>, name: &str| match value {
+        None => Ok(None),
+        Some(ms) if (1_000..=3_600_000).contains(&ms) => Ok(Some(Duration::from_millis(ms))),
         Some(ms) => Err(CoordinatorError::InvalidRequest(format!(
             "{name} {ms} is out of range [1000, 3600000]"
         ))),
     };
-    let session_timeout = bounded(
-        request.session_timeout_ms,
-        shard.settings.session_timeout,
-        "session_timeout_ms",
-    )?;
-    let rebalance_timeout = bounded(
-        request.rebalance_timeout_ms,
-        shard.settings.rebalance_timeout,
-        "rebalance_timeout_ms",
-    )?;
+    let session_timeout = bounded(request.session_timeout_ms, "session_timeout_ms")?;
+    let rebalance_timeout = bounded(request.rebalance_timeout_ms, "rebalance_timeout_ms")?;
     let topics = state.brokers.topics();
     let answer = {
         let mut data = shard.data();
@@ -120,6 +112,10 @@ pub async fn heartbeat(
                     .map(from_topic_partitions),
                 session_timeout,
                 rebalance_timeout,
+                defaults: (
+                    shard.settings.session_timeout,
+                    shard.settings.rebalance_timeout,
+                ),
                 client_id: request.client_id.unwrap_or_default(),
             },
             &topics,

@@ -1,0 +1,144 @@
+//! Consumer groups are served by the coordinators; a broker relays every group request
+//! (REST consumer instances, member heartbeats and commits, group admin) to the coordinator
+//! that owns the group's shard, so clients need only know a broker. The relayed request
+//! carries this broker's URL, which becomes the `base_uri` of instances created through it.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use runnel_common::error::{ApiError, ErrorCode};
+
+use super::state::AppState;
+
+/// Header a relayed request carries: the base URL the client called.
+pub const ORIGIN_HEADER: &str = "x-runnel-origin";
+/// Longest a relayed group request may take (a records poll waits up to 60 s).
+const RELAY_TIMEOUT: Duration = Duration::from_secs(70);
+const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// The group id in a group-scoped path, if the path has one.
+fn group_in_path(path: &str) -> Option<&str> {
+    let rest = path
+        .strip_prefix("/consumers/")
+        .or_else(|| path.strip_prefix("/v1/groups/"))
+        .or_else(|| path.split_once("/consumer-groups/").map(|(_, g)| g))?;
+    rest.split('/').next().filter(|g| !g.is_empty())
+}
+
+/// Coordinator URLs to try: the owner of the group's shard first, then the others (which
+/// forward to the owner themselves).
+fn candidates(state: &AppState, path: &str) -> Vec<String> {
+    let view = state.view();
+    let owner = group_in_path(path).and_then(|group| {
+        let partitions = view.topics.get(OFFSETS_TOPIC)?.record.partitions;
+        let shard = runnel_common::partitioner::partition_for_key(group.as_bytes(), partitions);
+        view.shards.get(&shard).map(|(o, _)| o.url.clone())
+    });
+    let mut urls: Vec<String> = owner.into_iter().collect();
+    for c in view.coordinators.values() {
+        if !urls.contains(&c.url) {
+            urls.push(c.url.clone());
+        }
+    }
+    urls
+}
+
+pub async fn relay(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, state.config.max_request_bytes).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            return ApiError::new(
+                ErrorCode::MalformedRequest,
+                format!("cannot read the body: {error}"),
+            )
+            .into_response();
+        }
+    };
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let urls = candidates(&state, parts.uri.path());
+    if urls.is_empty() {
+        return ApiError::new(
+            ErrorCode::CoordinatorNotAvailable,
+            "no coordinator is registered in this cluster",
+        )
+        .into_response();
+    }
+    let mut last_error = String::new();
+    for url in urls {
+        let mut builder = state
+            .http
+            .request(parts.method.clone(), format!("{url}{path}"))
+            .header(ORIGIN_HEADER, state.config.advertised_url())
+            .timeout(RELAY_TIMEOUT)
+            .body(bytes.clone());
+        for name in [header::CONTENT_TYPE, header::ACCEPT] {
+            if let Some(value) = parts.headers.get(&name) {
+                builder = builder.header(name, value.clone());
+            }
+        }
+        match builder.send().await {
+            Ok(answer) => {
+                let status = answer.status();
+                let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
+                match answer.bytes().await {
+                    Ok(body) => {
+                        let mut response = Response::new(Body::from(body));
+                        *response.status_mut() = StatusCode::from_u16(status.as_u16())
+                            .unwrap_or(StatusCode::BAD_GATEWAY);
+                        if let Some(value) = content_type
+                            && let Ok(value) = HeaderValue::from_bytes(value.as_bytes())
+                        {
+                            response.headers_mut().insert(header::CONTENT_TYPE, value);
+                        }
+                        return response;
+                    }
+                    // The coordinator died mid-answer: the request may have taken effect, so
+                    // it is not retried elsewhere.
+                    Err(error) => {
+                        return ApiError::new(
+                            ErrorCode::CoordinatorNotAvailable,
+                            format!("coordinator {url} failed mid-answer: {error}"),
+                        )
+                        .into_response();
+                    }
+                }
+            }
+            // Not connected: nothing was sent, so another coordinator may take it.
+            Err(error) if error.is_connect() => last_error = format!("{url}: {error}"),
+            Err(error) => {
+                return ApiError::new(
+                    ErrorCode::CoordinatorNotAvailable,
+                    format!("coordinator {url} did not answer: {error}"),
+                )
+                .into_response();
+            }
+        }
+    }
+    ApiError::new(
+        ErrorCode::CoordinatorNotAvailable,
+        format!("no coordinator reachable (last: {last_error})"),
+    )
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::group_in_path;
+
+    #[test]
+    fn finds_the_group_in_every_group_path() {
+        assert_eq!(group_in_path("/consumers/g1/instances/i"), Some("g1"));
+        assert_eq!(group_in_path("/consumers/g1"), Some("g1"));
+        assert_eq!(group_in_path("/v1/groups/g2/heartbeat"), Some("g2"));
+        assert_eq!(
+            group_in_path("/v3/clusters/c/consumer-groups/g3/lags"),
+            Some("g3")
+        );
+        assert_eq!(group_in_path("/v3/clusters/c/consumer-groups"), None);
+        assert_eq!(group_in_path("/v1/groups"), None);
+    }
+}
