@@ -127,15 +127,16 @@ pub struct CleaningPlan {
 }
 
 /// How many of the rolled segments `sealed` (in offset order) a cleaning should take now; 0 when
-/// the log needs no cleaning. See the module doc for the rules.
+/// the log needs no cleaning. Only segments ending at or below `cleanable_end` (the recovery
+/// point, and the high watermark) count. See the module doc for the rules.
 ///
 /// Worked cases, `min.cleanable.dirty.ratio` 0.5, segments of 100 bytes ending at offsets 10,
-/// 20, 30, recovery point 30, no lag: never cleaned (checkpoint 0) → 3; cleaned up to 20 → 0
-/// (a third dirty); cleaned up to 10 → 3 (two thirds dirty); recovery point 25 → only the
+/// 20, 30, cleanable end 30, no lag: never cleaned (checkpoint 0) → 3; cleaned up to 20 → 0
+/// (a third dirty); cleaned up to 10 → 3 (two thirds dirty); cleanable end 25 → only the
 /// first two count; a kept tombstone past `delete.retention.ms` → 3 even when clean.
 pub fn cleanable_prefix(
     sealed: &[SegmentSnapshot],
-    recovery_point: i64,
+    cleanable_end: i64,
     checkpoint: &CleanerCheckpoint,
     config: &LogConfig,
     now_ms: i64,
@@ -144,7 +145,7 @@ pub fn cleanable_prefix(
     let count = sealed
         .iter()
         .take_while(|s| {
-            s.next_offset <= recovery_point
+            s.next_offset <= cleanable_end
                 && (config.min_compaction_lag_ms <= 0 || s.max_timestamp <= lag_horizon)
         })
         .count();
@@ -183,13 +184,17 @@ pub struct CleanStats {
 }
 
 /// Runs one cleaning pass over `log` at `now_ms`, if [`PartitionLog::cleaning_plan`] finds
-/// one due. Reading and rewriting happen without the lock; each rewritten segment is swapped in
-/// under it, in offset order.
+/// one due below `high_watermark`. Reading and rewriting happen without the lock; each
+/// rewritten segment is swapped in under it, in offset order.
 ///
 /// # Errors
 /// I/O errors and corrupt batches; whatever was swapped in before stays (each swap is whole).
-pub fn clean(log: &impl LockedLog, now_ms: i64) -> Result<Option<CleanStats>, LogError> {
-    let Some(plan) = log.with_locked(|l| l.cleaning_plan(now_ms)) else {
+pub fn clean(
+    log: &impl LockedLog,
+    now_ms: i64,
+    high_watermark: i64,
+) -> Result<Option<CleanStats>, LogError> {
+    let Some(plan) = log.with_locked(|l| l.cleaning_plan(now_ms, high_watermark)) else {
         return Ok(None);
     };
     let latest = latest_offsets(&plan.segments)?;
@@ -524,10 +529,18 @@ mod tests {
             log.size_bytes(),
         );
         assert!(segments > 5, "expected many segments, got {segments}");
-        let boundary = log.cleaning_plan(5000).expect("due").end_offset;
+        let boundary = log.cleaning_plan(5000, i64::MAX).expect("due").end_offset;
+        assert!(
+            log.cleaning_plan(5000, 0).is_none(),
+            "nothing above the high watermark is cleaned"
+        );
+        let below = log.cleaning_plan(5000, boundary - 1).expect("due");
+        assert!(below.end_offset < boundary);
         let log = Mutex::new(log);
 
-        let stats = clean(&log, 5000).expect("clean").expect("a pass ran");
+        let stats = clean(&log, 5000, i64::MAX)
+            .expect("clean")
+            .expect("a pass ran");
         assert!(stats.completed && stats.segments_rewritten > 0, "{stats:?}");
         let log = log.into_inner().expect("lock");
         let after = read_all(&log);
@@ -548,7 +561,7 @@ mod tests {
             assert_eq!(first, next, "read from {wanted}");
         }
         // Nothing is dirty any more until more is written.
-        assert!(log.cleaning_plan(5000).is_none());
+        assert!(log.cleaning_plan(5000, i64::MAX).is_none());
         drop(log);
 
         let (log, report) = PartitionLog::open(dir.path(), config(400)).expect("reopen");
@@ -572,7 +585,7 @@ mod tests {
         }
         flushed(&mut log);
         let before = read_all(&log);
-        let boundary = log.cleaning_plan(2000).expect("due").end_offset;
+        let boundary = log.cleaning_plan(2000, i64::MAX).expect("due").end_offset;
         assert!(
             tombstone < boundary,
             "the tombstone must be in a rolled segment"
@@ -580,23 +593,23 @@ mod tests {
         let log = Mutex::new(log);
 
         // 500 ms after the tombstone (delete.retention.ms is 1000): kept, its values gone.
-        clean(&log, 2000).expect("clean").expect("ran");
+        clean(&log, 2000, i64::MAX).expect("clean").expect("ran");
         let young = log.with_locked(|l| read_all(l));
         assert_eq!(young, expected(&before, boundary, i64::MIN));
         assert!(young.iter().any(|r| r.0 == tombstone && r.2.is_none()));
         assert!(!young.iter().any(|r| r.2.as_deref() == Some("v1")));
 
         // Not due yet: nothing dirty, and the tombstone still young.
-        assert_eq!(clean(&log, 2499).expect("clean"), None);
+        assert_eq!(clean(&log, 2499, i64::MAX).expect("clean"), None);
         // Due: the kept tombstone's time is up, though nothing new was written.
-        let stats = clean(&log, 2500).expect("clean").expect("ran");
+        let stats = clean(&log, 2500, i64::MAX).expect("clean").expect("ran");
         assert_eq!(stats.tombstones_removed, 1);
         let old = log.with_locked(|l| read_all(l));
         assert_eq!(old, expected(&before, boundary, 1500));
         assert!(!old.iter().any(|r| r.1.as_deref() == Some("gone")));
         log.with_locked(|l| l.verify()).expect("verifies");
         assert_eq!(
-            clean(&log, 10_000).expect("clean"),
+            clean(&log, 10_000, i64::MAX).expect("clean"),
             None,
             "nothing left to do"
         );
@@ -621,13 +634,13 @@ mod tests {
         let active_bytes = std::fs::read(&active_path).expect("read");
 
         // At 5500 the segments written at 5000 are younger than min.compaction.lag.ms.
-        let plan = log.cleaning_plan(5500).expect("due");
+        let plan = log.cleaning_plan(5500, i64::MAX).expect("due");
         assert!(
             plan.end_offset <= young_from,
             "young segments are not cleanable"
         );
         let log = Mutex::new(log);
-        clean(&log, 5500).expect("clean").expect("ran");
+        clean(&log, 5500, i64::MAX).expect("clean").expect("ran");
         let after = log.with_locked(|l| read_all(l));
         assert_eq!(after, expected(&before, plan.end_offset, i64::MIN));
         assert!(
@@ -711,7 +724,7 @@ mod tests {
         flushed(&mut log);
         let location = log.locate(0).expect("range").expect("data");
         let log = Mutex::new(log);
-        clean(&log, 5000).expect("clean").expect("ran");
+        clean(&log, 5000, i64::MAX).expect("clean").expect("ran");
         assert!(
             log.with_locked(|l| read_all(l)).first().map(|r| r.0) != Some(0),
             "offset 0 was compacted away"
@@ -731,7 +744,7 @@ mod tests {
         updates(&mut leader, 3, 1000);
         flushed(&mut leader);
         let leader = Mutex::new(leader);
-        clean(&leader, 1500).expect("clean").expect("ran");
+        clean(&leader, 1500, i64::MAX).expect("clean").expect("ran");
         let leader = leader.into_inner().expect("lock");
 
         // Fetch as a follower does: raw batches from its log end, appended as they are.
@@ -795,7 +808,7 @@ mod tests {
                 log.checkpoint(0).expect("checkpoint");
             }
             let old = read_all(&log);
-            let plan = log.cleaning_plan(5000).expect("due");
+            let plan = log.cleaning_plan(5000, i64::MAX).expect("due");
             let latest = latest_offsets(&plan.segments).expect("map");
             let source = plan.segments[0].clone();
             let rewrite = rewrite_segment(&plan, &source, &latest, i64::MIN).expect("rewrite");

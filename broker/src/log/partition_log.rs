@@ -573,10 +573,12 @@ impl PartitionLog {
         self.epochs.persist()
     }
 
-    /// What the cleaner should compact now, if anything: the rolled, fsynced segments old
-    /// enough for `min.compaction.lag.ms`, when enough of them is dirty or a kept tombstone's
-    /// time is up (see [`compact::cleanable_prefix`]). Cheap: taken under the lock.
-    pub fn cleaning_plan(&self, now_ms: i64) -> Option<CleaningPlan> {
+    /// What the cleaner should compact now, if anything: the rolled segments that are fsynced,
+    /// entirely below `high_watermark` (what is not committed may still be truncated, and with
+    /// it the record that made an older one obsolete) and old enough for
+    /// `min.compaction.lag.ms`, when enough of them is dirty or a kept tombstone's time is up
+    /// (see [`compact::cleanable_prefix`]). Cheap: taken under the lock.
+    pub fn cleaning_plan(&self, now_ms: i64, high_watermark: i64) -> Option<CleaningPlan> {
         if !self.config.cleanup.compact || self.segments.len() < 2 {
             return None;
         }
@@ -588,7 +590,7 @@ impl PartitionLog {
             .collect();
         let count = compact::cleanable_prefix(
             &sealed,
-            self.recovery_point,
+            self.recovery_point.min(high_watermark),
             &self.cleaner,
             &self.config,
             now_ms,

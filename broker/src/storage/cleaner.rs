@@ -47,8 +47,11 @@ pub(super) fn spawn(storage: Arc<Storage>, mut stop: watch::Receiver<bool>) {
 
 async fn clean_partition(partition: Arc<Partition>) {
     let task_partition = partition.clone();
-    let result =
-        tokio::task::spawn_blocking(move || compact::clean(&*task_partition, now_ms())).await;
+    let result = tokio::task::spawn_blocking(move || {
+        let high_watermark = task_partition.high_watermark();
+        compact::clean(&*task_partition, now_ms(), high_watermark)
+    })
+    .await;
     let (topic, index) = (&partition.topic, partition.partition);
     match result {
         Ok(Ok(Some(stats))) => {
