@@ -73,6 +73,18 @@ impl Ownership {
             .map(|t| t.record.partitions)
     }
 
+    /// Whether every group can be served: `__consumer_offsets` exists, every shard has an
+    /// owner, and this coordinator's own shards are loaded. `/readyz` answers from it, so a
+    /// launcher that waits for readiness hands out a cluster whose groups answer at once.
+    pub fn settled(&self) -> bool {
+        let Some(count) = self.shard_count() else {
+            return false;
+        };
+        let view = self.brokers.cache.view();
+        (0..count).all(|s| view.shards.contains_key(&s))
+            && self.local_shards().iter().all(|s| s.is_loaded())
+    }
+
     /// The shard of `group`: murmur2 of its id, like a keyed record's partition.
     pub fn shard_of(&self, group: &str) -> Result<u32, CoordinatorError> {
         let count = self

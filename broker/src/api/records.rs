@@ -222,6 +222,9 @@ fn render_page(
             next_offset = record.offset + 1;
             count += 1;
         }
+        // A whole batch was read: the next read starts after it, even where compaction left
+        // it with fewer records (or none) than offsets, so readers never stall on a gap.
+        next_offset = next_offset.max(header.next_offset().min(high_watermark));
     }
     Metrics::add(&state.metrics.records_read, count as u64);
     let _ = write!(

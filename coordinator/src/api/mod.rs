@@ -117,6 +117,13 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
+    if state.readiness.is_ready() && !state.ownership.settled() {
+        return runnel_common::error::ApiError::new(
+            runnel_common::error::ErrorCode::NotReady,
+            "the group shards are not all owned and loaded yet",
+        )
+        .into_response();
+    }
     state.readiness.response()
 }
 
