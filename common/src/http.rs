@@ -86,3 +86,20 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
 }
+
+/// How long a relayed consumer-group request may take: a records poll waits up to its
+/// `timeout` (ms, at most 60 s), everything else answers within the coordinator's write
+/// deadline. Bounded so that a paused coordinator fails the request instead of holding it.
+pub fn group_relay_timeout(uri: &axum::http::Uri) -> std::time::Duration {
+    const MARGIN_MS: u64 = 15_000;
+    let poll_ms = if uri.path().ends_with("/records") {
+        uri.query()
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("timeout=")))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(1_000)
+            .min(60_000)
+    } else {
+        0
+    };
+    std::time::Duration::from_millis(poll_ms + MARGIN_MS)
+}

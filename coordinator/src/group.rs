@@ -166,6 +166,15 @@ impl Group {
                     )
                 })?;
                 let id = id.unwrap_or_else(runnel_common::meta::store::random_id);
+                if self
+                    .members
+                    .get(&id)
+                    .is_some_and(|m| m.kind == MemberKind::RestInstance)
+                {
+                    return Err(CoordinatorError::InvalidRequest(format!(
+                        "member id {id:?} is a REST consumer instance of this group"
+                    )));
+                }
                 // A rejoin under a known id starts over: what it held is released first.
                 self.members.remove(&id);
                 self.members.insert(

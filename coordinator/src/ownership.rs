@@ -206,13 +206,14 @@ impl Ownership {
             return;
         };
         let view = self.brokers.cache.view();
-        // Shards this process holds but etcd no longer shows as its own were lost.
+        // Shards this process holds but etcd no longer shows as its own were lost. A claim
+        // newer than the cached view is not judged until the view has caught up with it.
         for shard in self.local_shards() {
             let still = view
                 .shards
                 .get(&shard.id)
                 .is_some_and(|(o, epoch)| o.coordinator_id == self.id && *epoch == shard.epoch);
-            if !still && view.revision > 0 {
+            if !still && view.revision >= shard.epoch {
                 tracing::warn!(shard = shard.id, "shard lost");
                 self.drop_shard(shard.id);
             }

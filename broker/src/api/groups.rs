@@ -3,8 +3,6 @@
 //! that owns the group's shard, so clients need only know a broker. The relayed request
 //! carries this broker's URL, which becomes the `base_uri` of instances created through it.
 
-use std::time::Duration;
-
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -15,8 +13,6 @@ use super::state::AppState;
 
 /// Header a relayed request carries: the base URL the client called.
 pub const ORIGIN_HEADER: &str = "x-runnel-origin";
-/// Longest a relayed group request may take (a records poll waits up to 60 s).
-const RELAY_TIMEOUT: Duration = Duration::from_secs(70);
 const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 /// The group id in a group-scoped path, if the path has one.
@@ -73,7 +69,7 @@ pub async fn relay(State(state): State<AppState>, request: Request) -> Response 
             .http
             .request(parts.method.clone(), format!("{url}{path}"))
             .header(ORIGIN_HEADER, state.config.advertised_url())
-            .timeout(RELAY_TIMEOUT)
+            .timeout(runnel_common::http::group_relay_timeout(&parts.uri))
             .body(bytes.clone());
         for name in [header::CONTENT_TYPE, header::ACCEPT] {
             if let Some(value) = parts.headers.get(&name) {

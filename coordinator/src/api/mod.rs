@@ -9,7 +9,6 @@ pub mod members;
 pub mod model;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -209,7 +208,7 @@ async fn forward(
         .http
         .request(parts.method.clone(), format!("{base}{path}"))
         .header(FORWARDED_HEADER, "1")
-        .timeout(Duration::from_secs(70))
+        .timeout(runnel_common::http::group_relay_timeout(&parts.uri))
         .body(bytes);
     for name in [axum::http::header::CONTENT_TYPE, axum::http::header::ACCEPT] {
         if let Some(value) = parts.headers.get(&name) {
