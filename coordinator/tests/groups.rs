@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{Client, cluster, committed, drain};
+use support::{Client, cluster, cluster_with, committed, drain};
 
 #[tokio::test]
 async fn instances_share_a_group_groups_broadcast_and_joiners_take_partitions() {
@@ -410,5 +410,70 @@ async fn a_rest_consumer_carries_on_through_another_broker() {
         ns.len(),
         distinct.len(),
         "a record was repeated though nothing was uncommitted at the kill"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_instance_expires_and_its_partitions_move_to_the_rest() {
+    let cluster = cluster_with(1, 1, &["--instance-timeout-ms", "2000"]).await;
+    let client = Client::new(&cluster, 0);
+    client.create_topic("t", 4, 1).await;
+    client.produce("t", 4, 0, 40).await;
+    client.instance("x", "i1", true).await;
+    client.instance("x", "i2", true).await;
+    let got = drain(&client, "x", &["i1", "i2"], 40).await;
+    assert_eq!(got.values().map(Vec::len).sum::<usize>(), 40);
+    let i1_parts: BTreeSet<u32> = got["i1"].iter().map(|r| r.0).collect();
+    // i1's auto-commit happens on its next poll; then it goes silent.
+    client.poll("x", "i1").await;
+    client.produce("t", 4, 40, 40).await;
+    let quiet = Instant::now();
+    let mut late: Vec<(u32, i64, u64)> = Vec::new();
+    while quiet.elapsed() < Duration::from_secs(15) {
+        late.extend(client.poll("x", "i2").await);
+        if client.assigned("x", "i2").await.len() == 4
+            && late.iter().map(|r| r.2).collect::<BTreeSet<_>>().len() == 40
+        {
+            break;
+        }
+    }
+    assert_eq!(
+        client.assigned("x", "i2").await.len(),
+        4,
+        "i1's partitions never moved"
+    );
+    let ns: BTreeSet<u64> = late.iter().map(|r| r.2).collect();
+    assert_eq!(ns, (40..80).collect(), "records after i1 went idle");
+    assert!(
+        late.iter()
+            .filter(|r| i1_parts.contains(&r.0))
+            .all(|r| r.2 >= 40),
+        "what i1 consumed and committed was delivered again"
+    );
+    let (status, body) = client
+        .send(
+            reqwest::Method::GET,
+            "/consumers/x/instances/i1/records",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error_code"].as_u64()),
+        (StatusCode::NOT_FOUND, Some(40403))
+    );
+    // What the group committed, through the REST Proxy shape.
+    let (status, body) = client
+        .send(
+            reqwest::Method::GET,
+            "/consumers/x/instances/i2/offsets",
+            Some(json!({"partitions": [{"topic": "t", "partition": 0}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["offsets"][0]["partition"], 0);
+    assert!(
+        body["offsets"][0]["offset"]
+            .as_i64()
+            .is_some_and(|o| o >= 10)
     );
 }

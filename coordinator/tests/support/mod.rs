@@ -12,17 +12,19 @@ use serde_json::{Value, json};
 
 const V2_JSON: &str = "application/json";
 
+/// Starts etcd, `brokers` brokers and `coordinators` coordinators (4 group shards).
 pub async fn cluster(brokers: u32, coordinators: u32) -> Cluster {
+    cluster_with(brokers, coordinators, &["--instance-timeout-ms", "60000"]).await
+}
+
+/// Like [`cluster`], with extra coordinator arguments.
+pub async fn cluster_with(brokers: u32, coordinators: u32, args: &[&str]) -> Cluster {
     Cluster::builder()
         .brokers(brokers)
         .coordinators(coordinators)
         .coordinator_bin(env!("CARGO_BIN_EXE_runnel-coordinator"))
-        .coordinator_args(&[
-            "--offsets-topic-partitions",
-            "4",
-            "--instance-timeout-ms",
-            "60000",
-        ])
+        .coordinator_args(&["--offsets-topic-partitions", "4"])
+        .coordinator_args(args)
         .start()
         .await
         .expect("cluster starts")
