@@ -97,6 +97,40 @@ async fn instances_share_a_group_groups_broadcast_and_joiners_take_partitions() 
     }
     assert_eq!(sizes.iter().sum::<usize>(), 4, "{sizes:?}");
     assert_eq!(sizes.iter().filter(|s| **s == 0).count(), 1, "{sizes:?}");
+
+    // Admin: both groups listed; group a described with its five members and assignments.
+    let groups = format!("/v3/clusters/{}/consumer-groups", client.cluster_id);
+    let (status, list) = client.call(reqwest::Method::GET, &groups, None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|g| g["consumer_group_id"].as_str())
+        .collect();
+    assert!(ids.contains(&"a") && ids.contains(&"b"), "{ids:?}");
+    let (status, a) = client
+        .call(reqwest::Method::GET, &format!("{groups}/a"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{a}");
+    assert_eq!(a["members"], 5);
+    assert_eq!(a["partition_assignor"], "sticky");
+    assert!(
+        ["Stable", "Reconciling"].contains(&a["state"].as_str().unwrap_or("")),
+        "{a}"
+    );
+    let (status, consumers) = client
+        .call(reqwest::Method::GET, &format!("{groups}/a/consumers"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{consumers}");
+    let held: usize = consumers["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .flat_map(|m| m["assignments"].as_array().cloned().unwrap_or_default())
+        .map(|t| t["partitions"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(held, 4, "{consumers}");
 }
 
 #[tokio::test]
