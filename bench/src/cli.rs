@@ -29,6 +29,8 @@ pub enum Command {
     /// acks=all load, again and again, and time how long producers stall;
     /// then check every acknowledged record.
     Failover(FailoverArgs),
+    /// Consumer groups: join and takeover times, offset commits, REST consumer instances.
+    Groups(GroupsArgs),
 }
 
 impl Command {
@@ -38,6 +40,12 @@ impl Command {
             Command::Produce(a) => Some(&a.run),
             Command::Consume(a) => Some(&a.run),
             Command::Get(a) => Some(&a.run),
+            Command::Groups(g) => match &g.command {
+                GroupsCommand::Commit(a) => Some(&a.run),
+                GroupsCommand::Join(_)
+                | GroupsCommand::Failover(_)
+                | GroupsCommand::RestConsume(_) => None,
+            },
             Command::Failover(_) => None,
         }
     }
@@ -216,6 +224,160 @@ pub struct FailoverArgs {
     #[arg(long, default_value_t = 10_000)]
     pub timeout_ms: u64,
     /// Print the final report as one JSON line instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `runnel-bench groups`: the consumer-group benchmarks. All of them talk only to the broker
+/// URLs given, which relay group requests to the coordinator owning the group.
+#[derive(Debug, Args)]
+pub struct GroupsArgs {
+    /// Which measurement.
+    #[command(subcommand)]
+    pub command: GroupsCommand,
+}
+
+/// The consumer-group measurements.
+#[derive(Debug, Subcommand)]
+pub enum GroupsCommand {
+    /// Time from a member joining a group (one member already in it) to its first heartbeat
+    /// answer with a non-empty assignment, over repeated joins.
+    Join(JoinArgs),
+    /// Time from a member's last heartbeat (it then falls silent) to the first heartbeat
+    /// answer that gives the other member all partitions, over repeated deaths.
+    Failover(TakeoverArgs),
+    /// Offset commits per second by concurrent workers for a group without members.
+    Commit(CommitArgs),
+    /// Read a topic through REST consumer instances (`/consumers/...`), records/s and poll
+    /// latency.
+    RestConsume(RestConsumeArgs),
+}
+
+/// Where the group benchmarks send and which topic their groups subscribe to.
+#[derive(Debug, Clone, Args)]
+pub struct GroupTarget {
+    /// Broker base URL (the first is used). Default: the first entry of $RUNNEL_BROKERS,
+    /// else http://127.0.0.1:8080.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Topic the groups use: created with --partitions partitions if missing.
+    #[arg(long, default_value = "bench-groups")]
+    pub topic: String,
+    /// Partition count of the topic when created (an existing topic keeps its count).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..))]
+    pub partitions: i32,
+    /// Group id (default: `bench-<mode>-<random>`, a fresh group per run).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Per-request timeout in milliseconds (a timed-out request is an error).
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+}
+
+/// How the simulated members heartbeat.
+#[derive(Debug, Clone, Args)]
+pub struct MemberArgs {
+    /// Milliseconds between a member's heartbeats (from one send to the next). A member
+    /// heartbeats at this interval or at the coordinator's `heartbeat_interval_ms`, whichever
+    /// is shorter.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    pub heartbeat_ms: u64,
+    /// Session timeout every member asks for when it joins (`session_timeout_ms`; the
+    /// coordinator accepts 1000..=3600000).
+    #[arg(long, default_value_t = 3000)]
+    pub session_timeout_ms: u64,
+    /// Heartbeat again at once after an answer that took partitions away (the revocation is
+    /// acknowledged without waiting for the next interval, as Kafka's consumer does after its
+    /// revocation callback). Default: only at the interval.
+    #[arg(long)]
+    pub ack_at_once: bool,
+    /// Rounds (joins or deaths) to measure.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+    /// Bound on one round, in milliseconds; a round that takes longer fails the run.
+    #[arg(long, default_value_t = 30_000)]
+    pub round_timeout_ms: u64,
+    /// Print the report as one JSON line instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `runnel-bench groups join`.
+#[derive(Debug, Clone, Args)]
+pub struct JoinArgs {
+    /// Cluster, topic and group.
+    #[command(flatten)]
+    pub target: GroupTarget,
+    /// Members' behaviour and rounds.
+    #[command(flatten)]
+    pub member: MemberArgs,
+}
+
+/// Flags of `runnel-bench groups failover`.
+#[derive(Debug, Clone, Args)]
+pub struct TakeoverArgs {
+    /// Cluster, topic and group.
+    #[command(flatten)]
+    pub target: GroupTarget,
+    /// Members' behaviour and rounds.
+    #[command(flatten)]
+    pub member: MemberArgs,
+}
+
+/// Flags of `runnel-bench groups commit`.
+#[derive(Debug, Clone, Args)]
+pub struct CommitArgs {
+    /// Shared load flags (`--url`: the broker URLs, workers spread over them).
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Topic whose partitions are committed: created with --partitions if missing.
+    #[arg(long, default_value = "bench-groups")]
+    pub topic: String,
+    /// Partition count of the topic when created; commits go to partitions 0..N-1.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..))]
+    pub partitions: i32,
+    /// Group id (default: `bench-commit-<random>`); it must have no members.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Partition offsets per commit request.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub offsets_per_commit: u32,
+    /// Total measured commit requests; the run ends when they are done.
+    #[arg(long)]
+    pub commits: Option<u64>,
+}
+
+/// Flags of `runnel-bench groups rest-consume`.
+#[derive(Debug, Clone, Args)]
+pub struct RestConsumeArgs {
+    /// Cluster, topic and group.
+    #[command(flatten)]
+    pub target: GroupTarget,
+    /// Make sure the topic holds at least this many records first, producing the missing
+    /// ones (batches of 1000 values of --record-size bytes); 0 only reads what is there.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub preload: u64,
+    /// Bytes per preloaded record value (as `produce --record-size`).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(2..))]
+    pub record_size: u32,
+    /// REST instances in the group, each polling with one request in flight. All subscribe
+    /// before the first poll, so the partitions are shared once, without rebalancing.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub instances: u16,
+    /// `max_bytes` of each poll (the coordinator splits it over the instance's partitions).
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_bytes: u64,
+    /// `timeout` of each poll in milliseconds (how long it may wait for records).
+    #[arg(long, default_value_t = 1000)]
+    pub poll_timeout_ms: u64,
+    /// Bound on the read, in seconds (fractions allowed): it stops when every record stored
+    /// at the start was read, or after this long.
+    #[arg(long, default_value = "10", value_parser = parse_secs)]
+    pub duration: Duration,
+    /// Tokio worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print the final summary as one JSON line instead of text.
     #[arg(long)]
     pub json: bool,
 }

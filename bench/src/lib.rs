@@ -1,5 +1,6 @@
 //! Runnel benchmarks: HTTP load generators for produce, consume and plain
-//! GET against Runnel brokers, a leader-failover measurement (`runnel-bench`),
+//! GET against Runnel brokers, a leader-failover measurement, consumer-group
+//! measurements (join and takeover times, commits, REST instances) (`runnel-bench`),
 //! and the naive one-file produce server used as a ceiling (`runnel-baseline`).
 
 pub mod admin;
@@ -9,6 +10,7 @@ pub mod consume;
 pub mod engine;
 pub mod failover;
 pub mod get;
+pub mod groups;
 pub mod http;
 pub mod latency;
 pub mod payload;

@@ -78,7 +78,8 @@ pub struct Round {
     pub restart_s: f64,
 }
 
-/// Failover times in milliseconds over the kills (nearest rank).
+/// Times in milliseconds over repeated rounds (nearest rank): failover times over the
+/// kills here, group join and takeover times in `groups`.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Distribution {
     /// Smallest.
@@ -94,7 +95,8 @@ pub struct Distribution {
 }
 
 impl Distribution {
-    fn of(values: &[f64]) -> Self {
+    /// The distribution of `values` (nearest-rank percentiles); all zero when empty.
+    pub fn of(values: &[f64]) -> Self {
         if values.is_empty() {
             return Distribution::default();
         }
