@@ -9,6 +9,7 @@
 //! - [`brokers`]: topic metadata from etcd, produce and read calls to the brokers.
 //! - [`api`]: the HTTP routers (member heartbeats and commits, REST consumer instances,
 //!   group administration), forwarding to the owner of a group's shard.
+//! - [`metrics`]: Prometheus text on `/metrics`.
 //! - [`config`], [`error`].
 
 pub mod api;
@@ -17,6 +18,7 @@ pub mod brokers;
 pub mod config;
 pub mod error;
 pub mod group;
+pub mod metrics;
 pub mod offsets_log;
 pub mod ownership;
 pub mod shard;

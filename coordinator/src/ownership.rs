@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use crate::brokers::Brokers;
 use crate::config::CoordinatorConfig;
 use crate::error::CoordinatorError;
+use crate::metrics::Metrics;
 use crate::offsets_log::OFFSETS_TOPIC;
 use crate::shard::{GroupSettings, Shard};
 
@@ -32,6 +33,7 @@ pub struct Ownership {
     offsets_partitions: u32,
     offsets_replication: u32,
     shards: RwLock<BTreeMap<u32, Arc<Shard>>>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Where a group is served.
@@ -60,6 +62,7 @@ impl Ownership {
             offsets_partitions: config.offsets_topic_partitions,
             offsets_replication: config.offsets_topic_replication_factor,
             shards: RwLock::new(BTreeMap::new()),
+            metrics: Arc::default(),
         }
     }
 
@@ -258,6 +261,7 @@ impl Ownership {
                         self.settings.clone(),
                         self.brokers.clone(),
                         Arc::new(move || clock.is_valid()),
+                        self.metrics.clone(),
                     );
                     self.shards
                         .write()

@@ -13,6 +13,7 @@ use crate::assign::{Assignor, Tp};
 use crate::brokers::Brokers;
 use crate::error::CoordinatorError;
 use crate::group::{Group, MemberKind, Subscription};
+use crate::metrics::Metrics;
 use crate::offsets_log::{Change, Committed, InstanceConfig, OFFSETS_TOPIC, Replayed};
 
 /// A REST consumer instance: its settings and where it reads.
@@ -113,6 +114,7 @@ pub struct Shard {
     /// Cleared when the shard is given up or lost; the writer stops writing at once.
     owned: Arc<AtomicBool>,
     writer: mpsc::Sender<Write>,
+    metrics: Arc<Metrics>,
 }
 
 /// Most changes one produce request carries.
@@ -126,6 +128,7 @@ impl Shard {
         settings: GroupSettings,
         brokers: Brokers,
         lease_valid: Arc<dyn Fn() -> bool + Send + Sync>,
+        metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         let (writer, queue) = mpsc::channel(4096);
         let owned = Arc::new(AtomicBool::new(true));
@@ -137,6 +140,7 @@ impl Shard {
             loaded: AtomicBool::new(false),
             owned: owned.clone(),
             writer,
+            metrics,
         });
         tokio::spawn(write_loop(
             Arc::downgrade(&shard),
@@ -289,6 +293,7 @@ impl Shard {
                     .collect();
                 for name in idle {
                     tracing::info!(group = %id, instance = %name, "consumer instance expired");
+                    Metrics::add(&self.metrics.instances_expired, 1);
                     g.instances.remove(&name);
                     g.group.remove_member(&name);
                     changes.push(Change::Instance {
@@ -298,6 +303,7 @@ impl Shard {
                     });
                 }
                 for member in g.group.expire(now) {
+                    Metrics::add(&self.metrics.members_expired, 1);
                     tracing::info!(group = %id, member = %member.id, "member expired; its partitions move");
                 }
                 g.group.refresh_target(topics);
@@ -391,9 +397,16 @@ async fn write_loop(
                 .flat_map(|w| w.changes.iter())
                 .map(|c| c.to_record(shard.epoch, shard.id))
                 .collect();
+            let commits = batch
+                .iter()
+                .flat_map(|w| w.changes.iter())
+                .filter(|c| matches!(c, Change::Commit { .. }))
+                .count() as u64;
             if records.is_empty() {
                 Ok(())
             } else {
+                Metrics::add(&shard.metrics.log_writes, 1);
+                Metrics::add(&shard.metrics.commits, commits);
                 brokers
                     .produce(
                         OFFSETS_TOPIC,
@@ -419,6 +432,7 @@ async fn write_loop(
                 }
             }
             Err(error) => {
+                Metrics::add(&shard.metrics.log_write_errors, 1);
                 for write in batch {
                     let _ = write.done.send(Err(error.clone()));
                 }

@@ -309,6 +309,38 @@ async fn members_heartbeat_are_fenced_and_expire_and_bad_input_is_refused() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["error_code"], 40001);
+
+    // The coordinator counts what happened.
+    let metrics = client
+        .http
+        .get(format!("{}/metrics", cluster.coordinator_urls()[0]))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    assert_eq!(
+        value("runnel_coordinator_offset_commits_total"),
+        Some(1),
+        "{metrics}"
+    );
+    assert_eq!(
+        value("runnel_coordinator_members_expired_total"),
+        Some(1),
+        "{metrics}"
+    );
+    assert_eq!(
+        value("runnel_coordinator_shards_loaded"),
+        Some(4),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -111,8 +111,20 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(16 << 20))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.ownership.metrics.render(&state.ownership),
+    )
+        .into_response()
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
