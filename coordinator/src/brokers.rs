@@ -138,50 +138,63 @@ impl Brokers {
         }
     }
 
-    /// Produces a v2 JSON body to `topic`-`partition` with `acks=all`; returns the offset of
-    /// each record.
+    /// Produces v3 records (a stream: one request, appended together) to `topic` with
+    /// `acks=all`; returns each record's offset, or the first error.
     pub async fn produce(
         &self,
         topic: &str,
         partition: u32,
-        body: &serde_json::Value,
+        records: &[serde_json::Value],
         deadline: Duration,
     ) -> Result<Vec<i64>, CoordinatorError> {
         #[derive(Deserialize)]
         struct Answer {
-            offsets: Vec<OffsetAnswer>,
-        }
-        #[derive(Deserialize)]
-        struct OffsetAnswer {
+            error_code: u32,
+            #[serde(default)]
             offset: Option<i64>,
-            error_code: Option<u32>,
-            error: Option<String>,
+            #[serde(default)]
+            message: Option<String>,
         }
-        let body =
-            serde_json::to_vec(body).map_err(|e| CoordinatorError::Internal(e.to_string()))?;
+        let cluster = self.cluster_id()?;
+        let mut body = Vec::new();
+        for record in records {
+            serde_json::to_writer(&mut body, record)
+                .map_err(|e| CoordinatorError::Internal(e.to_string()))?;
+            body.push(b'\n');
+        }
         let bytes = self
             .call(Some((topic, partition)), deadline, |http, url| {
-                http.post(format!("{url}/topics/{topic}?acks=all"))
-                    .header("content-type", "application/vnd.kafka.json.v2+json")
-                    .timeout(deadline)
-                    .body(body.clone())
+                http.post(format!(
+                    "{url}/v3/clusters/{cluster}/topics/{topic}/records?acks=all"
+                ))
+                .header("content-type", "application/json")
+                .timeout(deadline)
+                .body(body.clone())
             })
             .await?;
-        let answer: Answer = serde_json::from_slice(&bytes)
-            .map_err(|e| CoordinatorError::Internal(format!("bad produce answer: {e}")))?;
-        answer
-            .offsets
-            .into_iter()
-            .map(|o| match (o.offset, o.error_code) {
-                (Some(offset), None) => Ok(offset),
-                (_, code) => Err(CoordinatorError::Broker {
-                    code: code
-                        .and_then(code_from_number)
-                        .unwrap_or(ErrorCode::Internal),
-                    message: o.error.unwrap_or_else(|| "write failed".into()),
-                }),
-            })
-            .collect()
+        // One answer per line, in request order (a single record gets a single object).
+        let mut offsets = Vec::with_capacity(records.len());
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let answer: Answer = serde_json::from_slice(line)
+                .map_err(|e| CoordinatorError::Internal(format!("bad produce answer: {e}")))?;
+            match (answer.error_code, answer.offset) {
+                (200, Some(offset)) => offsets.push(offset),
+                (code, _) => {
+                    return Err(CoordinatorError::Broker {
+                        code: code_from_number(code).unwrap_or(ErrorCode::Internal),
+                        message: answer.message.unwrap_or_else(|| "write failed".into()),
+                    });
+                }
+            }
+        }
+        if offsets.len() != records.len() {
+            return Err(CoordinatorError::Internal(format!(
+                "{} answers for {} records",
+                offsets.len(),
+                records.len()
+            )));
+        }
+        Ok(offsets)
     }
 
     /// Reads a page of `topic`-`partition` from `offset`.

@@ -2,10 +2,11 @@
 //!
 //! The coordinator holds no durable state of its own: committed offsets, REST consumer
 //! instances and shard-epoch markers are records in the compacted topic, keyed so that the
-//! latest record per key is the truth. A coordinator taking a shard over first appends a
-//! marker with its epoch, then replays the partition; records written under an older epoch
-//! after a newer marker came from a deposed owner and are ignored, so a paused coordinator
-//! that wakes up cannot change what the group committed.
+//! latest record per key is the truth. Every record carries the writer's shard epoch in a
+//! `shard_epoch` header — tombstones too, which have no value to carry it. A coordinator
+//! taking a shard over first appends a marker with its epoch, then replays the partition;
+//! records written under an older epoch after a newer marker came from a deposed owner and
+//! are ignored, so a paused coordinator that wakes up cannot change what the group committed.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,8 @@ use crate::assign::Tp;
 use crate::brokers::PageRecord;
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// The record header naming the shard epoch a record was written under.
+pub const EPOCH_HEADER: &str = "shard_epoch";
 
 /// The key of a record in `__consumer_offsets`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,13 +59,6 @@ pub struct InstanceConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Stamped<T> {
-    shard_epoch: i64,
-    #[serde(flatten)]
-    value: T,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
 struct EpochMarker {
     coordinator_id: u32,
 }
@@ -90,9 +86,9 @@ pub enum Change {
 }
 
 impl Change {
-    /// The v2 produce record for this change under `shard_epoch`, to `partition`.
-    pub fn to_record(&self, shard_epoch: i64, partition: u32) -> serde_json::Value {
-        let (key, value) = match self {
+    fn key_and_value(&self) -> (LogKey, Option<serde_json::Value>) {
+        let value = |v: Result<serde_json::Value, serde_json::Error>| v.ok();
+        match self {
             Self::Commit {
                 group,
                 tp,
@@ -103,11 +99,7 @@ impl Change {
                     topic: tp.0.clone(),
                     partition: tp.1,
                 },
-                serde_json::to_value(Stamped {
-                    shard_epoch,
-                    value: committed.clone(),
-                })
-                .ok(),
+                value(serde_json::to_value(committed)),
             ),
             Self::DeleteOffset { group, tp } => (
                 LogKey::Offset {
@@ -126,31 +118,43 @@ impl Change {
                     group: group.clone(),
                     name: name.clone(),
                 },
-                config.as_ref().and_then(|c| {
-                    serde_json::to_value(Stamped {
-                        shard_epoch,
-                        value: c.clone(),
-                    })
-                    .ok()
-                }),
+                config.as_ref().and_then(|c| value(serde_json::to_value(c))),
             ),
             Self::Marker { coordinator_id } => (
                 LogKey::Epoch,
-                serde_json::to_value(Stamped {
-                    shard_epoch,
-                    value: EpochMarker {
-                        coordinator_id: *coordinator_id,
-                    },
-                })
-                .ok(),
+                value(serde_json::to_value(EpochMarker {
+                    coordinator_id: *coordinator_id,
+                })),
             ),
-        };
+        }
+    }
+
+    /// The v3 produce record for this change, written under `shard_epoch` to `partition`.
+    pub fn to_record(&self, shard_epoch: i64, partition: u32) -> serde_json::Value {
+        use base64::Engine;
+        let (key, value) = self.key_and_value();
+        let epoch = base64::engine::general_purpose::STANDARD.encode(shard_epoch.to_string());
         serde_json::json!({
-            "key": serde_json::to_value(key).unwrap_or(serde_json::Value::Null),
-            "value": value,
-            "partition": partition,
+            "partition_id": partition,
+            "key": {"type": "JSON", "data": serde_json::to_value(key).unwrap_or(serde_json::Value::Null)},
+            "value": value.map(|v| serde_json::json!({"type": "JSON", "data": v})),
+            "headers": [{"name": EPOCH_HEADER, "value": epoch}],
         })
     }
+}
+
+/// The shard epoch in a record's headers (as the broker renders them: base64 values).
+fn epoch_of(record: &PageRecord) -> Option<i64> {
+    use base64::Engine;
+    record.headers.iter().find_map(|h| {
+        if h.get("name")?.as_str()? != EPOCH_HEADER {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(h.get("value")?.as_str()?)
+            .ok()?;
+        std::str::from_utf8(&bytes).ok()?.parse().ok()
+    })
 }
 
 /// What a shard's replay yields: per group, committed offsets and REST instances.
@@ -176,34 +180,30 @@ impl Replayed {
             );
             return;
         };
-        let value = record.value.as_ref().map(|v| v.data.get());
-        let stamp = value
-            .and_then(|v| serde_json::from_str::<Stamped<serde_json::Value>>(v).ok())
-            .map(|s| s.shard_epoch);
-        // A value written under an older epoch than a marker already seen is a deposed
-        // owner's late write. (Tombstones carry no epoch; they are only written by an owner
-        // that replayed past every marker before them.)
-        if stamp.is_some_and(|epoch| epoch < self.epoch) {
+        // Written under an older epoch than a marker already seen: a deposed owner's late
+        // write (a value or a tombstone alike).
+        let Some(epoch) = epoch_of(record) else {
+            tracing::warn!(
+                offset = record.offset,
+                "skipping an offsets-log record without an epoch"
+            );
+            return;
+        };
+        if epoch < self.epoch {
             return;
         }
+        let value = record.value.as_ref().map(|v| v.data.get());
         match key {
-            LogKey::Epoch => {
-                if let Some(epoch) = stamp {
-                    self.epoch = self.epoch.max(epoch);
-                }
-            }
+            LogKey::Epoch => self.epoch = self.epoch.max(epoch),
             LogKey::Offset {
                 group,
                 topic,
                 partition,
             } => {
                 let tp = (topic, partition);
-                match value.and_then(|v| serde_json::from_str::<Stamped<Committed>>(v).ok()) {
-                    Some(stamped) => {
-                        self.offsets
-                            .entry(group)
-                            .or_default()
-                            .insert(tp, stamped.value);
+                match value.and_then(|v| serde_json::from_str::<Committed>(v).ok()) {
+                    Some(committed) => {
+                        self.offsets.entry(group).or_default().insert(tp, committed);
                     }
                     None => {
                         if let Some(offsets) = self.offsets.get_mut(&group) {
@@ -213,12 +213,12 @@ impl Replayed {
                 }
             }
             LogKey::Instance { group, name } => {
-                match value.and_then(|v| serde_json::from_str::<Stamped<InstanceConfig>>(v).ok()) {
-                    Some(stamped) => {
+                match value.and_then(|v| serde_json::from_str::<InstanceConfig>(v).ok()) {
+                    Some(config) => {
                         self.instances
                             .entry(group)
                             .or_default()
-                            .insert(name, stamped.value);
+                            .insert(name, config);
                     }
                     None => {
                         if let Some(instances) = self.instances.get_mut(&group) {
@@ -246,13 +246,13 @@ mod tests {
             timestamp: 0,
             key: Some(TypedData {
                 kind: "JSON".into(),
-                data: raw(&record["key"]),
+                data: raw(&record["key"]["data"]),
             }),
             value: (!record["value"].is_null()).then(|| TypedData {
                 kind: "JSON".into(),
-                data: raw(&record["value"]),
+                data: raw(&record["value"]["data"]),
             }),
-            headers: Vec::new(),
+            headers: record["headers"].as_array().cloned().unwrap_or_default(),
         }
     }
 
@@ -296,6 +296,16 @@ mod tests {
         r.apply(&page_record(3, &commit(7), 20));
         // ... and coordinator 1, paused until now, writes under its old epoch.
         r.apply(&page_record(4, &commit(100), 10));
+        assert_eq!(r.offsets["g"][&("t".to_string(), 0)].offset, 7);
+        // Its late tombstone is ignored as well.
+        r.apply(&page_record(
+            5,
+            &Change::DeleteOffset {
+                group: "g".into(),
+                tp: ("t".into(), 0),
+            },
+            10,
+        ));
         assert_eq!(r.offsets["g"][&("t".to_string(), 0)].offset, 7);
         assert_eq!(r.epoch, 20);
     }

@@ -408,12 +408,7 @@ async fn write_loop(
                 Metrics::add(&shard.metrics.log_writes, 1);
                 Metrics::add(&shard.metrics.commits, commits);
                 brokers
-                    .produce(
-                        OFFSETS_TOPIC,
-                        shard.id,
-                        &serde_json::json!({ "records": records }),
-                        Duration::from_secs(10),
-                    )
+                    .produce(OFFSETS_TOPIC, shard.id, &records, Duration::from_secs(10))
                     .await
                     .map(|_| ())
             }
