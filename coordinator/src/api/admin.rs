@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use runnel_common::error::ErrorBody;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::extract::{ApiJson, ApiPath};
 use super::model::*;
 use super::{AppState, FORWARDED_HEADER, Served};
 use crate::assign::Tp;
@@ -17,7 +18,7 @@ use crate::error::CoordinatorError;
 use crate::offsets_log::{Change, Committed};
 use crate::shard::{GroupData, Shard};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GroupSummary {
     pub cluster_id: String,
     pub consumer_group_id: String,
@@ -28,7 +29,7 @@ pub struct GroupSummary {
     pub coordinator_id: u32,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GroupList {
     pub kind: String,
     pub data: Vec<GroupSummary>,
@@ -55,6 +56,7 @@ fn check_cluster(state: &AppState, cluster_id: &str) -> Result<String, Coordinat
 }
 
 /// The groups of the shards this coordinator serves.
+#[utoipa::path(get, path = "/v1/groups", tag = "admin", responses((status = 200, body = GroupList), (status = 503, body = ErrorBody)))]
 pub async fn local_groups(
     State(state): State<AppState>,
 ) -> Result<Json<GroupList>, CoordinatorError> {
@@ -78,6 +80,7 @@ pub async fn local_groups(
 }
 
 /// Every group of the cluster: this coordinator's and every other live one's.
+#[utoipa::path(get, path = "/v3/clusters/{cluster_id}/consumer-groups", tag = "admin", params(("cluster_id" = String, Path)), responses((status = 200, body = GroupList), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn list_groups(
     State(state): State<AppState>,
     ApiPath(cluster_id): ApiPath<String>,
@@ -117,7 +120,7 @@ pub async fn list_groups(
     Ok(Json(list))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberView {
     pub consumer_id: String,
     pub client_id: String,
@@ -128,7 +131,7 @@ pub struct MemberView {
     pub target: Vec<TopicPartitions>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GroupDetail {
     #[serde(flatten)]
     pub summary: GroupSummary,
@@ -156,6 +159,7 @@ fn members(g: &GroupData) -> Vec<MemberView> {
         .collect()
 }
 
+#[utoipa::path(get, path = "/v3/clusters/{cluster_id}/consumer-groups/{group}", tag = "admin", params(("cluster_id" = String, Path), ("group" = String, Path, description = "Consumer group id")), responses((status = 200, body = GroupDetail), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn describe(
     State(state): State<AppState>,
     Served(shard): Served,
@@ -175,12 +179,13 @@ pub async fn describe(
     }))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConsumerList {
     pub kind: String,
     pub data: Vec<MemberView>,
 }
 
+#[utoipa::path(get, path = "/v3/clusters/{cluster_id}/consumer-groups/{group}/consumers", tag = "admin", params(("cluster_id" = String, Path), ("group" = String, Path, description = "Consumer group id")), responses((status = 200, body = ConsumerList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn consumers(
     State(state): State<AppState>,
     Served(shard): Served,
@@ -198,7 +203,7 @@ pub async fn consumers(
     }))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Lag {
     pub topic_name: String,
     pub partition_id: u32,
@@ -208,7 +213,7 @@ pub struct Lag {
     pub consumer_id: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LagList {
     pub kind: String,
     pub consumer_group_id: String,
@@ -217,6 +222,7 @@ pub struct LagList {
 }
 
 /// Per partition the group commits to or is assigned: committed offset, log end and lag.
+#[utoipa::path(get, path = "/v3/clusters/{cluster_id}/consumer-groups/{group}/lags", tag = "admin", params(("cluster_id" = String, Path), ("group" = String, Path, description = "Consumer group id")), responses((status = 200, body = LagList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn lags(
     State(state): State<AppState>,
     Served(shard): Served,
@@ -270,7 +276,7 @@ pub async fn lags(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
     /// `earliest`, `latest`, `timestamp` or `offsets`.
@@ -302,6 +308,7 @@ fn ensure_empty(shard: &Shard, group: &str) -> Result<(), CoordinatorError> {
     Ok(())
 }
 
+#[utoipa::path(post, path = "/v3/clusters/{cluster_id}/consumer-groups/{group}/offsets:reset", tag = "admin", params(("cluster_id" = String, Path), ("group" = String, Path, description = "Consumer group id")), request_body = ResetRequest, responses((status = 200, body = OffsetsBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn reset_offsets(
     State(state): State<AppState>,
     Served(shard): Served,
@@ -422,14 +429,11 @@ pub async fn reset_offsets(
     }))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct DeleteQuery {}
-
+#[utoipa::path(delete, path = "/v3/clusters/{cluster_id}/consumer-groups/{group}", tag = "admin", params(("cluster_id" = String, Path), ("group" = String, Path, description = "Consumer group id")), responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn delete_group(
     State(state): State<AppState>,
     Served(shard): Served,
     ApiPath((cluster_id, group)): ApiPath<(String, String)>,
-    ApiQuery(_): ApiQuery<DeleteQuery>,
 ) -> Result<StatusCode, CoordinatorError> {
     check_cluster(&state, &cluster_id)?;
     ensure_empty(&shard, &group)?;

@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use runnel_common::error::ErrorBody;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -57,7 +58,7 @@ fn with_instance<T>(
     f(g, now)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateRequest {
     #[serde(default)]
     pub name: Option<String>,
@@ -67,19 +68,23 @@ pub struct CreateRequest {
     pub auto_offset_reset: Option<String>,
     /// A boolean, or `"true"`/`"false"` as REST Proxy takes it.
     #[serde(rename = "auto.commit.enable", default)]
+    #[schema(value_type = Option<Object>)]
     pub auto_commit_enable: Option<serde_json::Value>,
     #[serde(rename = "fetch.min.bytes", default)]
+    #[schema(value_type = Option<Object>)]
     pub fetch_min_bytes: Option<serde_json::Value>,
     #[serde(rename = "consumer.request.timeout.ms", default)]
+    #[schema(value_type = Option<Object>)]
     pub request_timeout_ms: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Created {
     pub instance_id: String,
     pub base_uri: String,
 }
 
+#[utoipa::path(post, path = "/consumers/{group}", tag = "consumers", params(("group" = String, Path, description = "Consumer group id")), request_body = CreateRequest, responses((status = 200, body = Created), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     Served(shard): Served,
@@ -261,6 +266,7 @@ fn uncommitted(g: &GroupData, name: &str) -> Vec<(Tp, i64)> {
         .collect()
 }
 
+#[utoipa::path(delete, path = "/consumers/{group}/instances/{instance}", tag = "consumers", params(("group" = String, Path, description = "Consumer group id"), ("instance" = String, Path, description = "Consumer instance name")), responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn remove(
     Served(shard): Served,
     ApiPath((group, name)): ApiPath<(String, String)>,
@@ -289,7 +295,7 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -298,6 +304,7 @@ pub struct SubscriptionBody {
     pub topic_pattern: Option<String>,
 }
 
+#[utoipa::path(post, path = "/consumers/{group}/instances/{instance}/subscription", tag = "consumers", params(("group" = String, Path, description = "Consumer group id"), ("instance" = String, Path, description = "Consumer instance name")), request_body = SubscriptionBody, responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn subscribe(
     Served(shard): Served,
     ApiPath((group, name)): ApiPath<(String, String)>,
@@ -342,6 +349,7 @@ pub async fn subscribe(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/consumers/{group}/instances/{instance}/subscription", tag = "consumers", params(("group" = String, Path, description = "Consumer group id"), ("instance" = String, Path, description = "Consumer instance name")), responses((status = 200, body = SubscriptionBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn subscription(
     Served(shard): Served,
     ApiPath((group, name)): ApiPath<(String, String)>,
@@ -358,6 +366,7 @@ pub async fn subscription(
     })
 }
 
+#[utoipa::path(delete, path = "/consumers/{group}/instances/{instance}/subscription", tag = "consumers", params(("group" = String, Path, description = "Consumer group id"), ("instance" = String, Path, description = "Consumer instance name")), responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn unsubscribe(
     Served(shard): Served,
     ApiPath((group, name)): ApiPath<(String, String)>,
@@ -390,6 +399,7 @@ pub async fn unsubscribe(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/consumers/{group}/instances/{instance}/assignments", tag = "consumers", params(("group" = String, Path, description = "Consumer group id"), ("instance" = String, Path, description = "Consumer instance name")), request_body = PartitionsBody, responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn assign(
     State(state): State<AppState>,
     Served(shard): Served,
@@ -428,6 +438,7 @@ pub async fn assign(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/consumers/{group}/instances/{instance}/assignments", tag = "consumers", params(("group" = String, Path, description = "Consumer group id"), ("instance" = String, Path, description = "Consumer instance name")), responses((status = 200, body = PartitionsBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn assignments(
     Served(shard): Served,
     ApiPath((group, name)): ApiPath<(String, String)>,
@@ -446,24 +457,30 @@ pub async fn assignments(
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct RecordsQuery {
+    /// Longest wait in ms when nothing is there yet (default `--request-timeout-ms`, at most 60000).
     pub timeout: Option<u64>,
+    /// About how many bytes of records to return (default `--request-max-bytes`).
     pub max_bytes: Option<u64>,
 }
 
 /// One record in the REST Proxy v2 shape, plus `timestamp` and `headers`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct V2Record {
     pub topic: String,
+    #[schema(value_type = Object)]
     pub key: Box<RawValue>,
+    #[schema(value_type = Object)]
     pub value: Box<RawValue>,
     pub partition: u32,
     pub offset: i64,
     pub timestamp: i64,
+    #[schema(value_type = Vec<Object>)]
     pub headers: Vec<serde_json::Value>,
 }
 
+#[utoipa::path(get, path = "/consumers/{group}/instances/{instance}/records", tag = "consumers", params(("group" = String, Path, description = "Consumer group id"), ("instance" = String, Path, description = "Consumer instance name"), RecordsQuery), responses((status = 200, body = Vec<V2Record>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn records(
     State(state): State<AppState>,
     Served(shard): Served,
@@ -721,6 +738,7 @@ fn null() -> Box<RawValue> {
     RawValue::from_string("null".into()).expect("null is valid JSON")
 }
 
+#[utoipa::path(post, path = "/consumers/{group}/instances/{instance}/offsets", tag = "consumers", params(("group" = String, Path, description = "Consumer group id"), ("instance" = String, Path, description = "Consumer instance name")), request_body(content = OffsetsBody, description = "Offsets to commit (the next offset to read); an empty body commits everything consumed"), responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn commit(
     State(state): State<AppState>,
     Served(shard): Served,
@@ -761,6 +779,7 @@ pub async fn commit(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/consumers/{group}/instances/{instance}/offsets", tag = "consumers", params(("group" = String, Path, description = "Consumer group id"), ("instance" = String, Path, description = "Consumer instance name")), request_body(content = PartitionsBody, description = "Partitions to look up; an empty body lists every committed offset"), responses((status = 200, body = OffsetsBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn committed(
     State(state): State<AppState>,
     Served(shard): Served,
@@ -841,6 +860,7 @@ async fn set_positions(
     })
 }
 
+#[utoipa::path(post, path = "/consumers/{group}/instances/{instance}/positions", tag = "consumers", params(("group" = String, Path, description = "Consumer group id"), ("instance" = String, Path, description = "Consumer instance name")), request_body = OffsetsBody, responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn seek(
     State(state): State<AppState>,
     Served(shard): Served,
@@ -875,6 +895,7 @@ async fn seek_edge(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/consumers/{group}/instances/{instance}/positions/beginning", tag = "consumers", params(("group" = String, Path, description = "Consumer group id"), ("instance" = String, Path, description = "Consumer instance name")), request_body = PartitionsBody, responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn seek_beginning(
     State(state): State<AppState>,
     Served(shard): Served,
@@ -884,6 +905,7 @@ pub async fn seek_beginning(
     seek_edge(state, shard, group, name, body, false).await
 }
 
+#[utoipa::path(post, path = "/consumers/{group}/instances/{instance}/positions/end", tag = "consumers", params(("group" = String, Path, description = "Consumer group id"), ("instance" = String, Path, description = "Consumer instance name")), request_body = PartitionsBody, responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn seek_end(
     State(state): State<AppState>,
     Served(shard): Served,

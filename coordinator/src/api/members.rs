@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
+use runnel_common::error::ErrorBody;
 use serde::{Deserialize, Serialize};
 
 use super::extract::{ApiJson, ApiPath};
@@ -18,7 +19,7 @@ use crate::group::{Heartbeat, Subscription};
 use crate::offsets_log::{Change, Committed};
 use crate::shard::GroupData;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatRequest {
     #[serde(default)]
@@ -41,7 +42,7 @@ pub struct HeartbeatRequest {
     pub client_id: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HeartbeatResponse {
     pub member_id: String,
     pub member_epoch: i32,
@@ -49,6 +50,7 @@ pub struct HeartbeatResponse {
     pub assignment: Vec<TopicPartitions>,
 }
 
+#[utoipa::path(post, path = "/v1/groups/{group}/heartbeat", tag = "members", params(("group" = String, Path, description = "Consumer group id")), request_body = HeartbeatRequest, responses((status = 200, body = HeartbeatResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn heartbeat(
     State(state): State<AppState>,
     Served(shard): Served,
@@ -130,7 +132,7 @@ pub async fn heartbeat(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommitRequest {
     /// The committing member; absent for a consumer outside the group protocol, which may
@@ -142,13 +144,13 @@ pub struct CommitRequest {
     pub offsets: Vec<PartitionOffset>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CommittedOffsets {
     pub group: String,
     pub offsets: Vec<CommittedOffset>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CommittedOffset {
     pub topic: String,
     pub partition: u32,
@@ -157,6 +159,7 @@ pub struct CommittedOffset {
     pub commit_timestamp: i64,
 }
 
+#[utoipa::path(post, path = "/v1/groups/{group}/offsets", tag = "members", params(("group" = String, Path, description = "Consumer group id")), request_body = CommitRequest, responses((status = 200, body = CommittedOffsets), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn commit(
     State(state): State<AppState>,
     Served(shard): Served,
@@ -248,6 +251,7 @@ pub async fn commit(
     }))
 }
 
+#[utoipa::path(get, path = "/v1/groups/{group}/offsets", tag = "members", params(("group" = String, Path, description = "Consumer group id")), responses((status = 200, body = CommittedOffsets), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn committed(
     Served(shard): Served,
     ApiPath(group): ApiPath<String>,
@@ -273,7 +277,7 @@ pub async fn committed(
     }))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Lookup {
     pub group: String,
     pub shard: u32,
@@ -282,6 +286,7 @@ pub struct Lookup {
 }
 
 /// Which coordinator owns `group` now; any coordinator answers.
+#[utoipa::path(get, path = "/v1/groups/{group}/coordinator", tag = "members", params(("group" = String, Path, description = "Consumer group id")), responses((status = 200, body = Lookup), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn lookup(
     State(state): State<AppState>,
     ApiPath(group): ApiPath<String>,

@@ -7,6 +7,7 @@ pub mod consumers;
 pub mod extract;
 pub mod members;
 pub mod model;
+pub mod openapi;
 
 use std::sync::Arc;
 
@@ -112,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi::serve))
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(16 << 20))
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::assign::{Assignment, Tp};
 
 /// Partitions of one topic, as KIP-848 heartbeats carry them.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TopicPartitions {
     pub topic: String,
     pub partitions: Vec<u32>,
@@ -34,14 +34,14 @@ pub fn from_topic_partitions(list: &[TopicPartitions]) -> Assignment {
 }
 
 /// A topic partition as REST Proxy spells it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PartitionRef {
     pub topic: String,
     pub partition: i64,
 }
 
 /// An offset of a partition as REST Proxy spells it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PartitionOffset {
     pub topic: String,
     pub partition: i64,
@@ -50,13 +50,13 @@ pub struct PartitionOffset {
     pub metadata: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PartitionsBody {
     #[serde(default)]
     pub partitions: Vec<PartitionRef>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OffsetsBody {
     #[serde(default)]
     pub offsets: Vec<PartitionOffset>,
