@@ -190,6 +190,15 @@ async fn given_bad_compaction_input_when_sent_then_it_is_refused_with_422() {
         .post_json(&url, &json!({"value": {"type": "STRING", "data": "v"}}))
         .await;
     assert_error(&keyless, 422, 42207);
+    // The batch form refuses it under the same code.
+    let batch = api
+        .post_raw(
+            &format!("{}/topics/{TOPIC}", api.base),
+            "application/x-ndjson",
+            "{\"value\":\"x\"}\n",
+        )
+        .await;
+    assert_error(&batch, 422, 42207);
     let (_, offset) = api.produce(TOPIC, record("k", Some("v"))).await;
     assert_eq!(offset, 0, "the refused record took no offset");
 }

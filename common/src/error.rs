@@ -84,6 +84,9 @@ pub enum ErrorCode {
     NotCoordinator,
     /// No coordinator owns the group's shard right now (a takeover is in progress).
     CoordinatorNotAvailable,
+    /// A consumer instance asked for a subscription while it reads a manual assignment, or
+    /// the other way round: the two are mutually exclusive, as in Kafka.
+    SubscriptionConflict,
 }
 
 impl ErrorCode {
@@ -104,7 +107,8 @@ impl ErrorCode {
             | Self::StaleMemberEpoch
             | Self::PartitionNotAssigned
             | Self::GroupNotEmpty
-            | Self::NoSubscription => StatusCode::CONFLICT,
+            | Self::NoSubscription
+            | Self::SubscriptionConflict => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotLeader | Self::NotCoordinator => StatusCode::MISDIRECTED_REQUEST,
@@ -159,6 +163,7 @@ impl ErrorCode {
             Self::NoSubscription => 40906,
             Self::NotCoordinator => 42102,
             Self::CoordinatorNotAvailable => 50306,
+            Self::SubscriptionConflict => 40907,
         }
     }
 
@@ -178,7 +183,7 @@ impl ErrorCode {
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 34] = [
         Self::MalformedRequest,
         Self::InvalidParameter,
         Self::RouteNotFound,
@@ -212,6 +217,7 @@ impl ErrorCode {
         Self::NoSubscription,
         Self::NotCoordinator,
         Self::CoordinatorNotAvailable,
+        Self::SubscriptionConflict,
     ];
 }
 

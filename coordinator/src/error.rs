@@ -28,7 +28,7 @@ pub enum CoordinatorError {
     #[error("member '{member}' is not a member of group '{group}'; rejoin with member_epoch 0")]
     UnknownMember { group: String, member: String },
     #[error(
-        "member '{member}' of group '{group}' is fenced: epoch {given} is stale (current {current}); rejoin"
+        "member '{member}' of group '{group}' is fenced: epoch {given} is not its current epoch {current}; rejoin"
     )]
     StaleMemberEpoch {
         group: String,
@@ -42,10 +42,19 @@ pub enum CoordinatorError {
         topic: String,
         partition: u32,
     },
-    #[error("group '{group}' is not empty ({members} active members)")]
+    #[error(
+        "group '{group}' is not empty: {members} active consumers (members, or instances reading a manual assignment)"
+    )]
     GroupNotEmpty { group: String, members: usize },
     #[error("consumer instance '{instance}' has no subscription or assignment")]
     NoSubscription { instance: String },
+    #[error(
+        "consumer instance '{instance}' {reason}: subscription and manual assignment are mutually exclusive"
+    )]
+    SubscriptionConflict {
+        instance: String,
+        reason: &'static str,
+    },
     #[error("this coordinator does not own shard {shard} (group '{group}'); the owner is {owner}")]
     NotCoordinator {
         group: String,
@@ -83,6 +92,7 @@ impl CoordinatorError {
             Self::PartitionNotAssigned { .. } => ErrorCode::PartitionNotAssigned,
             Self::GroupNotEmpty { .. } => ErrorCode::GroupNotEmpty,
             Self::NoSubscription { .. } => ErrorCode::NoSubscription,
+            Self::SubscriptionConflict { .. } => ErrorCode::SubscriptionConflict,
             Self::NotCoordinator { .. } => ErrorCode::NotCoordinator,
             Self::CoordinatorNotAvailable { .. } => ErrorCode::CoordinatorNotAvailable,
             Self::MetadataUnavailable(_) => ErrorCode::MetadataUnavailable,

@@ -298,6 +298,35 @@ async fn members_heartbeat_are_fenced_and_expire_and_bad_input_is_refused() {
             "{path}: {answer}"
         );
     }
+    // A manual assignment and a subscription exclude each other.
+    let (status, _) = client
+        .call(
+            reqwest::Method::POST,
+            "/consumers/m",
+            Some(json!({"name": "manual"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = client
+        .call(
+            reqwest::Method::POST,
+            "/consumers/m/instances/manual/assignments",
+            Some(json!({"partitions": [{"topic": "t", "partition": 0}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, body) = client
+        .call(
+            reqwest::Method::POST,
+            "/consumers/m/instances/manual/subscription",
+            Some(json!({"topics": ["t"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error_code"].as_u64()),
+        (StatusCode::CONFLICT, Some(40907)),
+        "{body}"
+    );
     let response = client
         .http
         .post(format!("{}/v1/groups/m/heartbeat", client.base))

@@ -80,6 +80,7 @@ pub async fn relay(State(state): State<AppState>, request: Request) -> Response 
             Ok(answer) => {
                 let status = answer.status();
                 let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
+                let retry_after = answer.headers().get(header::RETRY_AFTER).cloned();
                 match answer.bytes().await {
                     Ok(body) => {
                         let mut response = Response::new(Body::from(body));
@@ -89,6 +90,11 @@ pub async fn relay(State(state): State<AppState>, request: Request) -> Response 
                             && let Ok(value) = HeaderValue::from_bytes(value.as_bytes())
                         {
                             response.headers_mut().insert(header::CONTENT_TYPE, value);
+                        }
+                        if let Some(value) = retry_after
+                            && let Ok(value) = HeaderValue::from_bytes(value.as_bytes())
+                        {
+                            response.headers_mut().insert(header::RETRY_AFTER, value);
                         }
                         return response;
                     }

@@ -333,6 +333,10 @@ pub async fn produce_v3(
         let Some((index, result)) = results.pop() else {
             return Err(BrokerError::Internal("no result for the record".into()));
         };
+        // One record's error is the answer's error: sent as every error is, Retry-After included.
+        if let Err(error) = result {
+            return Err(error);
+        }
         let (status, body) = render(index, result);
         let mut response = (status, body).into_response();
         response.headers_mut().insert(
@@ -444,10 +448,12 @@ async fn produce_ndjson(
         records.into_iter().enumerate().collect(),
     );
     if let Some((index, error)) = errors.into_iter().next() {
+        // Errors with a code of their own keep it; the rest name the record.
         return Err(match error {
             BrokerError::RecordTooLarge { size, limit } => {
                 BrokerError::RecordTooLarge { size, limit }
             }
+            BrokerError::RecordKeyRequired { topic } => BrokerError::RecordKeyRequired { topic },
             other => BrokerError::InvalidRequest(format!("record #{index}: {other}")),
         });
     }

@@ -315,6 +315,11 @@ pub async fn subscribe(
             crate::group::Subscription::Topics(topics.iter().cloned().collect())
         }
         (None, Some(pattern)) => crate::group::Subscription::pattern(pattern)?,
+        (Some(_), Some(_)) => {
+            return Err(CoordinatorError::InvalidRequest(
+                "give either topics or topic_pattern, not both".into(),
+            ));
+        }
         _ => {
             return Err(CoordinatorError::InvalidRequest(
                 "give a non-empty topics list or a topic_pattern".into(),
@@ -327,9 +332,10 @@ pub async fn subscribe(
             .get(&name)
             .ok_or_else(|| not_found(&group, &name))?;
         if instance.config.assignment.is_some() {
-            return Err(CoordinatorError::InvalidRequest(
-                "the instance has a manual assignment; subscription and assignment are mutually exclusive".into(),
-            ));
+            return Err(CoordinatorError::SubscriptionConflict {
+                instance: name.clone(),
+                reason: "reads a manual assignment",
+            });
         }
         let mut config = instance.config.clone();
         config.topics = body.topics.clone();
@@ -413,10 +419,10 @@ pub async fn assign(
     }
     let config = with_instance(&shard, &group, &name, |g, _| {
         if g.group.members.contains_key(&name) {
-            return Err(CoordinatorError::InvalidRequest(
-                "the instance is subscribed; subscription and assignment are mutually exclusive"
-                    .into(),
-            ));
+            return Err(CoordinatorError::SubscriptionConflict {
+                instance: name.clone(),
+                reason: "is subscribed",
+            });
         }
         let instance = g
             .instances

@@ -241,6 +241,10 @@ async fn forward(
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .cloned();
+    let retry_after = answer
+        .headers()
+        .get(axum::http::header::RETRY_AFTER)
+        .cloned();
     let body = answer.bytes().await.map_err(|e| CoordinatorError::Broker {
         code: runnel_common::error::ErrorCode::CoordinatorNotAvailable,
         message: format!("coordinator {base} failed mid-answer: {e}"),
@@ -254,6 +258,13 @@ async fn forward(
             HeaderValue::from_bytes(value.as_bytes())
                 .unwrap_or(HeaderValue::from_static("application/json")),
         );
+    }
+    if let Some(value) = retry_after
+        && let Ok(value) = HeaderValue::from_bytes(value.as_bytes())
+    {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, value);
     }
     Ok(response)
 }
