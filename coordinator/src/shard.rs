@@ -315,12 +315,13 @@ impl Shard {
                     .map(|m| m.id.clone())
                     .collect();
                 for name in rest {
-                    let state = g.group.reconcile(&name, None, now);
+                    // One step: grants what is free, or starts a revocation. The coordinator
+                    // confirms a revocation itself, below, once the positions are committed.
+                    g.group.reconcile(&name, None, now);
                     let Some(member) = g.group.members.get(&name) else {
                         continue;
                     };
                     if member.revoking.is_empty() {
-                        let _ = state;
                         continue;
                     }
                     if let Some(instance) = g.instances.get_mut(&name) {
