@@ -8,6 +8,7 @@ pub mod extract;
 pub mod members;
 pub mod model;
 pub mod openapi;
+pub mod reads;
 
 use std::sync::Arc;
 
@@ -67,7 +68,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/consumers/{group}/instances/{instance}/records",
-            get(consumers::records),
+            get(reads::records),
         )
         .route(
             "/consumers/{group}/instances/{instance}/offsets",

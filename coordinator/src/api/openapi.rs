@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{admin, consumers, members};
+use super::{admin, consumers, members, reads};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,7 +23,7 @@ use super::{admin, consumers, members};
         consumers::unsubscribe,
         consumers::assign,
         consumers::assignments,
-        consumers::records,
+        reads::records,
         consumers::commit,
         consumers::committed,
         consumers::seek,
