@@ -30,6 +30,7 @@ use std::time::Duration;
 use runnel_common::http::Readiness;
 use runnel_common::meta::store::random_id;
 use runnel_common::meta::{BrokerRegistration, LeaseClock, MetaStore, MetadataCache};
+use runnel_common::startup::retry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -37,9 +38,6 @@ use crate::config::BrokerConfig;
 use crate::controller::{ControllerSettings, ControllerTrigger};
 use crate::replication::{ReplicationSettings, Replicator};
 use crate::storage::{Flusher, Storage};
-
-/// How long start-up keeps retrying etcd before giving up.
-const STARTUP_RETRY: Duration = Duration::from_secs(60);
 
 /// Runs a broker on `listener` until `shutdown` completes, then flushes every log, deregisters,
 /// and returns.
@@ -190,26 +188,6 @@ async fn connect_with_retry(config: &BrokerConfig) -> Result<MetaStore, String> 
         MetaStore::connect(&config.etcd_endpoints, &config.etcd_prefix)
     })
     .await
-}
-
-/// Retries `op` with back-off for up to [`STARTUP_RETRY`].
-async fn retry<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
-    what: &str,
-    mut op: impl FnMut() -> F,
-) -> Result<T, String> {
-    let deadline = tokio::time::Instant::now() + STARTUP_RETRY;
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match op().await {
-            Ok(value) => return Ok(value),
-            Err(error) if tokio::time::Instant::now() + delay < deadline => {
-                tracing::warn!(%error, "cannot {what} yet; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-            Err(error) => return Err(format!("cannot {what}: {error}")),
-        }
-    }
 }
 
 /// Refuses to start while another live broker holds this id at a different address; a

@@ -103,3 +103,62 @@ pub fn group_relay_timeout(uri: &axum::http::Uri) -> std::time::Duration {
     };
     std::time::Duration::from_millis(poll_ms + MARGIN_MS)
 }
+
+/// The consumer group a group-scoped path names (`/consumers/{g}/…`, `/v1/groups/{g}/…`,
+/// `/v3/clusters/{c}/consumer-groups/{g}/…`), percent-decoded; `None` for other paths.
+/// Brokers and coordinators both route by it, so both hash the same group id.
+pub fn group_in_path(path: &str) -> Option<String> {
+    let rest = path
+        .strip_prefix("/consumers/")
+        .or_else(|| path.strip_prefix("/v1/groups/"))
+        .or_else(|| {
+            let after = path.strip_prefix("/v3/clusters/")?;
+            after.split_once("/consumer-groups/").map(|(_, g)| g)
+        })?;
+    rest.split('/')
+        .next()
+        .filter(|g| !g.is_empty())
+        .map(percent_decode)
+}
+
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::group_in_path;
+
+    #[test]
+    fn finds_the_group_in_every_group_path() {
+        let some = |g: &str| Some(g.to_string());
+        assert_eq!(group_in_path("/consumers/g1/instances/i"), some("g1"));
+        assert_eq!(group_in_path("/consumers/g1"), some("g1"));
+        assert_eq!(group_in_path("/v1/groups/g2/heartbeat"), some("g2"));
+        assert_eq!(
+            group_in_path("/v3/clusters/c/consumer-groups/g3/lags"),
+            some("g3")
+        );
+        assert_eq!(group_in_path("/consumers/a%20b%2Fc"), some("a b/c"));
+        assert_eq!(group_in_path("/consumers/100%"), some("100%"));
+        assert_eq!(group_in_path("/v3/clusters/c/consumer-groups"), None);
+        assert_eq!(group_in_path("/v1/groups"), None);
+        assert_eq!(group_in_path("/topics/t"), None);
+    }
+}

@@ -9,6 +9,7 @@
 //! - [`partitioner`]: Kafka's murmur2 key partitioner, so keyed records land where Kafka's
 //!   Java client would put them.
 //! - [`config`]: configuration-file support for clap-based service configs.
+//! - [`startup`]: retrying dependencies while a service starts.
 //! - [`telemetry`]: `tracing` setup.
 //! - [`time`]: wall-clock helpers (milliseconds since the epoch, ISO-8601 rendering).
 //!
@@ -19,5 +20,6 @@ pub mod error;
 pub mod http;
 pub mod meta;
 pub mod partitioner;
+pub mod startup;
 pub mod telemetry;
 pub mod time;

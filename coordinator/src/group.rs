@@ -179,20 +179,15 @@ impl Group {
                 self.members.remove(&id);
                 self.members.insert(
                     id.clone(),
-                    Member {
-                        id: id.clone(),
-                        kind: MemberKind::Client,
-                        epoch: 0,
-                        previous_epoch: 0,
+                    Member::new(
+                        &id,
+                        MemberKind::Client,
                         subscription,
-                        assigned: Assignment::new(),
-                        revoking: Assignment::new(),
-                        revoking_since: None,
-                        last_seen: now,
-                        session_timeout: request.session_timeout.unwrap_or(request.defaults.0),
-                        rebalance_timeout: request.rebalance_timeout.unwrap_or(request.defaults.1),
-                        client_id: request.client_id,
-                    },
+                        request.session_timeout.unwrap_or(request.defaults.0),
+                        request.rebalance_timeout.unwrap_or(request.defaults.1),
+                        request.client_id,
+                        now,
+                    ),
                 );
                 self.epoch += 1;
                 id
@@ -271,20 +266,15 @@ impl Group {
             None => {
                 self.members.insert(
                     name.to_string(),
-                    Member {
-                        id: name.to_string(),
-                        kind: MemberKind::RestInstance,
-                        epoch: 0,
-                        previous_epoch: 0,
+                    Member::new(
+                        name,
+                        MemberKind::RestInstance,
                         subscription,
-                        assigned: Assignment::new(),
-                        revoking: Assignment::new(),
-                        revoking_since: None,
-                        last_seen: now,
                         session_timeout,
-                        rebalance_timeout: session_timeout,
-                        client_id: name.to_string(),
-                    },
+                        session_timeout,
+                        name.to_string(),
+                        now,
+                    ),
                 );
                 self.epoch += 1;
             }
@@ -425,6 +415,31 @@ impl Group {
 }
 
 impl Member {
+    fn new(
+        id: &str,
+        kind: MemberKind,
+        subscription: Subscription,
+        session_timeout: Duration,
+        rebalance_timeout: Duration,
+        client_id: String,
+        now: Instant,
+    ) -> Self {
+        Self {
+            id: id.to_string(),
+            kind,
+            epoch: 0,
+            previous_epoch: 0,
+            subscription,
+            assigned: Assignment::new(),
+            revoking: Assignment::new(),
+            revoking_since: None,
+            last_seen: now,
+            session_timeout,
+            rebalance_timeout,
+            client_id,
+        }
+    }
+
     fn state(&self) -> MemberState {
         MemberState {
             member_id: self.id.clone(),

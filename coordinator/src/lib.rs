@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use runnel_common::http::Readiness;
 use runnel_common::meta::{LeaseClock, MetaStore, MetadataCache};
+use runnel_common::startup::retry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -36,9 +37,6 @@ use crate::brokers::Brokers;
 use crate::config::CoordinatorConfig;
 use crate::ownership::Ownership;
 use crate::shard::GroupSettings;
-
-/// How long start-up keeps retrying etcd before giving up.
-const STARTUP_RETRY: Duration = Duration::from_secs(60);
 
 /// Runs a coordinator on `listener` until `shutdown` completes.
 ///
@@ -103,24 +101,4 @@ pub async fn run(
     let _ = owner_task.await;
     tracing::info!("coordinator stopped");
     served.map_err(|e| format!("server failed: {e}"))
-}
-
-/// Retries `op` with back-off for up to [`STARTUP_RETRY`].
-async fn retry<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
-    what: &str,
-    mut op: impl FnMut() -> F,
-) -> Result<T, String> {
-    let deadline = tokio::time::Instant::now() + STARTUP_RETRY;
-    let mut pause = Duration::from_millis(100);
-    loop {
-        match op().await {
-            Ok(value) => return Ok(value),
-            Err(error) if tokio::time::Instant::now() + pause < deadline => {
-                tracing::warn!(%error, "cannot {what} yet; retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
-            }
-            Err(error) => return Err(format!("cannot {what}: {error}")),
-        }
-    }
 }

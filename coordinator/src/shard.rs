@@ -187,6 +187,45 @@ impl Shard {
         answer.await.map_err(|_| unavailable())?
     }
 
+    /// Commits `offsets` (partition, next offset to read, metadata) for `group`: written to
+    /// the shard's partition, then recorded in memory. Returns the commit timestamp.
+    pub async fn commit(
+        &self,
+        group: &str,
+        offsets: Vec<(Tp, i64, String)>,
+    ) -> Result<i64, CoordinatorError> {
+        let now = runnel_common::time::now_ms();
+        if offsets.is_empty() {
+            return Ok(now);
+        }
+        let committed = move |offset: i64, metadata: String| Committed {
+            offset,
+            metadata,
+            commit_timestamp: now,
+        };
+        let changes = offsets
+            .iter()
+            .map(|(tp, offset, metadata)| Change::Commit {
+                group: group.to_string(),
+                tp: tp.clone(),
+                committed: committed(*offset, metadata.clone()),
+            })
+            .collect();
+        let owner = group.to_string();
+        let assignor = self.settings.default_assignor;
+        self.write(changes, move |data| {
+            let g = data
+                .groups
+                .entry(owner.clone())
+                .or_insert_with(|| GroupData::new(&owner, assignor));
+            for (tp, offset, metadata) in offsets {
+                g.offsets.insert(tp, committed(offset, metadata));
+            }
+        })
+        .await?;
+        Ok(now)
+    }
+
     /// Takes the shard over: appends this owner's epoch marker, then replays the partition up
     /// to where the marker landed and rebuilds every group from it.
     pub async fn load(

@@ -15,20 +15,11 @@ use super::state::AppState;
 pub const ORIGIN_HEADER: &str = "x-runnel-origin";
 const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
-/// The group id in a group-scoped path, if the path has one.
-fn group_in_path(path: &str) -> Option<&str> {
-    let rest = path
-        .strip_prefix("/consumers/")
-        .or_else(|| path.strip_prefix("/v1/groups/"))
-        .or_else(|| path.split_once("/consumer-groups/").map(|(_, g)| g))?;
-    rest.split('/').next().filter(|g| !g.is_empty())
-}
-
 /// Coordinator URLs to try: the owner of the group's shard first, then the others (which
 /// forward to the owner themselves).
 fn candidates(state: &AppState, path: &str) -> Vec<String> {
     let view = state.view();
-    let owner = group_in_path(path).and_then(|group| {
+    let owner = runnel_common::http::group_in_path(path).and_then(|group| {
         let partitions = view.topics.get(OFFSETS_TOPIC)?.record.partitions;
         let shard = runnel_common::partitioner::partition_for_key(group.as_bytes(), partitions);
         view.shards.get(&shard).map(|(o, _)| o.url.clone())
@@ -125,22 +116,4 @@ pub async fn relay(State(state): State<AppState>, request: Request) -> Response 
         format!("no coordinator reachable (last: {last_error})"),
     )
     .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::group_in_path;
-
-    #[test]
-    fn finds_the_group_in_every_group_path() {
-        assert_eq!(group_in_path("/consumers/g1/instances/i"), Some("g1"));
-        assert_eq!(group_in_path("/consumers/g1"), Some("g1"));
-        assert_eq!(group_in_path("/v1/groups/g2/heartbeat"), Some("g2"));
-        assert_eq!(
-            group_in_path("/v3/clusters/c/consumer-groups/g3/lags"),
-            Some("g3")
-        );
-        assert_eq!(group_in_path("/v3/clusters/c/consumer-groups"), None);
-        assert_eq!(group_in_path("/v1/groups"), None);
-    }
 }

@@ -15,7 +15,7 @@ use super::model::*;
 use super::{AppState, FORWARDED_HEADER, Served};
 use crate::assign::Tp;
 use crate::error::CoordinatorError;
-use crate::offsets_log::{Change, Committed};
+use crate::offsets_log::Change;
 use crate::shard::{GroupData, Shard};
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -385,37 +385,11 @@ pub async fn reset_offsets(
     }
     // Checked again right before writing: a member may have joined during the lookups.
     ensure_empty(&shard, &group)?;
-    let now = runnel_common::time::now_ms();
-    let changes = targets
+    let offsets = targets
         .iter()
-        .map(|(tp, offset)| Change::Commit {
-            group: group.clone(),
-            tp: tp.clone(),
-            committed: Committed {
-                offset: *offset,
-                metadata: String::new(),
-                commit_timestamp: now,
-            },
-        })
+        .map(|(tp, offset)| (tp.clone(), *offset, String::new()))
         .collect();
-    let applied = targets.clone();
-    let owner = group.clone();
-    shard
-        .write(changes, move |data| {
-            if let Some(g) = data.groups.get_mut(&owner) {
-                for (tp, offset) in applied {
-                    g.offsets.insert(
-                        tp,
-                        Committed {
-                            offset,
-                            metadata: String::new(),
-                            commit_timestamp: now,
-                        },
-                    );
-                }
-            }
-        })
-        .await?;
+    shard.commit(&group, offsets).await?;
     Ok(Json(OffsetsBody {
         offsets: targets
             .into_iter()

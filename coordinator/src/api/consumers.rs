@@ -18,7 +18,7 @@ use super::model::*;
 use super::{AppState, ORIGIN_HEADER, Served};
 use crate::assign::{Assignment, Tp};
 use crate::error::CoordinatorError;
-use crate::offsets_log::{Change, Committed, InstanceConfig};
+use crate::offsets_log::{Change, InstanceConfig};
 use crate::shard::{GroupData, Instance, Shard};
 
 pub(super) fn not_found(group: &str, instance: &str) -> CoordinatorError {
@@ -191,48 +191,14 @@ async fn persist(
         .await
 }
 
-/// Writes `offsets` as the group's committed offsets, then records them in memory.
+/// Commits consumed positions (no metadata), as REST Proxy commits do.
 pub(super) async fn commit_offsets(
     shard: &Shard,
     group: &str,
     offsets: Vec<(Tp, i64)>,
 ) -> Result<(), CoordinatorError> {
-    if offsets.is_empty() {
-        return Ok(());
-    }
-    let now = runnel_common::time::now_ms();
-    let changes = offsets
-        .iter()
-        .map(|(tp, offset)| Change::Commit {
-            group: group.to_string(),
-            tp: tp.clone(),
-            committed: Committed {
-                offset: *offset,
-                metadata: String::new(),
-                commit_timestamp: now,
-            },
-        })
-        .collect();
-    let owner = group.to_string();
-    let assignor = shard.settings.default_assignor;
-    shard
-        .write(changes, move |data| {
-            let g = data
-                .groups
-                .entry(owner.clone())
-                .or_insert_with(|| GroupData::new(&owner, assignor));
-            for (tp, offset) in offsets {
-                g.offsets.insert(
-                    tp,
-                    Committed {
-                        offset,
-                        metadata: String::new(),
-                        commit_timestamp: now,
-                    },
-                );
-            }
-        })
-        .await
+    let offsets = offsets.into_iter().map(|(tp, o)| (tp, o, String::new()));
+    shard.commit(group, offsets.collect()).await.map(|_| ())
 }
 
 /// The partitions the instance reads now: its group assignment or its manual one.

@@ -16,7 +16,6 @@ use super::{AppState, Served};
 use crate::assign::Assignor;
 use crate::error::CoordinatorError;
 use crate::group::{Heartbeat, Subscription};
-use crate::offsets_log::{Change, Committed};
 use crate::shard::GroupData;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -202,40 +201,7 @@ pub async fn commit(
             (None, None) => {}
         }
     }
-    let now = runnel_common::time::now_ms();
-    let changes = entries
-        .iter()
-        .map(|(tp, offset, metadata)| Change::Commit {
-            group: group.clone(),
-            tp: tp.clone(),
-            committed: Committed {
-                offset: *offset,
-                metadata: metadata.clone(),
-                commit_timestamp: now,
-            },
-        })
-        .collect();
-    let applied = entries.clone();
-    let owner = group.clone();
-    let settings = shard.settings.default_assignor;
-    shard
-        .write(changes, move |data| {
-            let g = data
-                .groups
-                .entry(owner.clone())
-                .or_insert_with(|| GroupData::new(&owner, settings));
-            for (tp, offset, metadata) in applied {
-                g.offsets.insert(
-                    tp,
-                    Committed {
-                        offset,
-                        metadata,
-                        commit_timestamp: now,
-                    },
-                );
-            }
-        })
-        .await?;
+    let now = shard.commit(&group, entries.clone()).await?;
     Ok(Json(CommittedOffsets {
         group,
         offsets: entries

@@ -141,20 +141,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
     state.readiness.response()
 }
 
-/// The group id in a group-scoped path.
-fn group_in_path(path: &str) -> Option<&str> {
-    let rest = path
-        .strip_prefix("/consumers/")
-        .or_else(|| path.strip_prefix("/v1/groups/"))
-        .or_else(|| {
-            let after = path.strip_prefix("/v3/clusters/")?;
-            after.split_once("/consumer-groups/").map(|(_, g)| g)
-        })?;
-    rest.split('/').next().filter(|g| !g.is_empty())
-}
-
 async fn route_group(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let Some(group) = group_in_path(request.uri().path()).map(percent_decode) else {
+    let Some(group) = runnel_common::http::group_in_path(request.uri().path()) else {
         return next.run(request).await;
     };
     if let Err(error) = check_group_id(&group) {
@@ -186,26 +174,6 @@ pub fn check_group_id(group: &str) -> Result<(), CoordinatorError> {
         )));
     }
     Ok(())
-}
-
-fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Relays `request` to the coordinator at `base` once and returns its answer as it is.
